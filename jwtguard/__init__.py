@@ -1,0 +1,69 @@
+"""jwtguard: ASGI and WSGI middleware that validates bearer JWTs against an issuer's JWKS."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .asgi import JWTGuardMiddleware, RequireScopes, require_scopes
+from .errors import (
+    AlgorithmNotAllowed,
+    AudienceInvalid,
+    AuthError,
+    ClaimInvalid,
+    ClaimMissing,
+    ConfigurationError,
+    InsufficientScope,
+    InvalidRequest,
+    IssuerInvalid,
+    JWKSUnavailable,
+    JWTGuardError,
+    KeyNotFound,
+    SignatureInvalid,
+    TokenContext,
+    TokenExpired,
+    TokenMalformed,
+    TokenMissing,
+    TokenNotYetValid,
+    TokenRevoked,
+)
+from .guard import Guard
+from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeySet, VerificationKey
+from .principal import Principal
+from .responses import RenderedError
+from .settings import Settings
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "AudienceInvalid",
+    "AuthError",
+    "ClaimInvalid",
+    "ClaimMissing",
+    "ConfigurationError",
+    "FetchError",
+    "FetchResponse",
+    "Fetcher",
+    "Guard",
+    "HttpxFetcher",
+    "InsufficientScope",
+    "InvalidRequest",
+    "IssuerInvalid",
+    "JWKSUnavailable",
+    "JWTGuardError",
+    "JWTGuardMiddleware",
+    "KeyNotFound",
+    "KeySet",
+    "Principal",
+    "RenderedError",
+    "RequireScopes",
+    "Settings",
+    "SignatureInvalid",
+    "TokenContext",
+    "TokenExpired",
+    "TokenMalformed",
+    "TokenMissing",
+    "TokenNotYetValid",
+    "TokenRevoked",
+    "VerificationKey",
+    "__version__",
+    "require_scopes",
+]

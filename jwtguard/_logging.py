@@ -1,0 +1,96 @@
+"""One structured log record per decision, on logger `jwtguard`, with nothing secret in it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AuthError, JWKSUnavailable, TokenContext
+from .principal import Principal
+
+__all__ = ["RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
+
+logger = logging.getLogger("jwtguard")
+
+_MAX_FIELD = 200
+# C0/C1 controls and the Unicode line and paragraph separators: anything that could forge a log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def sanitize(value: object) -> str | None:
+    """A value fit for a log field: a string, without control characters, at most 200 characters."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else repr(value)
+    text = _CONTROL.sub("?", text[: _MAX_FIELD * 2])
+    return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the log says about the request itself."""
+
+    method: str
+    path: str
+    client: str | None
+
+
+def log_rejection(error: AuthError, request: RequestInfo) -> None:
+    """Log a refused request: INFO for a client's error, ERROR when the keys are unavailable."""
+    context = error.context
+    extra: dict[str, Any] = {
+        "jwtguard_code": error.code,
+        "jwtguard_status": error.status_code,
+        "jwtguard_reason": error.reason,
+        "jwtguard_method": sanitize(request.method),
+        "jwtguard_path": sanitize(request.path),
+        "jwtguard_client": sanitize(request.client),
+        "jwtguard_kid": sanitize(context.kid),
+        "jwtguard_alg": sanitize(context.alg),
+        "jwtguard_iss": sanitize(context.iss),
+        "jwtguard_sub": sanitize(context.sub),
+        "jwtguard_jti": sanitize(context.jti),
+        "jwtguard_token_fingerprint": context.fingerprint,
+        "jwtguard_claims_verified": context.verified,
+    }
+    level = logging.ERROR if isinstance(error, JWKSUnavailable) else logging.INFO
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            "jwtguard: rejected %s %s: %s (%d) %s",
+            extra["jwtguard_method"],
+            extra["jwtguard_path"],
+            error.code,
+            error.status_code,
+            error.reason,
+            extra=extra,
+        )
+
+
+def log_acceptance(principal: Principal, context: TokenContext, request: RequestInfo) -> None:
+    """Log an accepted request at DEBUG."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    extra: dict[str, Any] = {
+        "jwtguard_code": "ok",
+        "jwtguard_status": 200,
+        "jwtguard_method": sanitize(request.method),
+        "jwtguard_path": sanitize(request.path),
+        "jwtguard_client": sanitize(request.client),
+        "jwtguard_kid": sanitize(context.kid),
+        "jwtguard_alg": sanitize(context.alg),
+        "jwtguard_iss": sanitize(principal.issuer),
+        "jwtguard_sub": sanitize(principal.subject),
+        "jwtguard_jti": sanitize(principal.token_id),
+        "jwtguard_token_fingerprint": context.fingerprint,
+        "jwtguard_claims_verified": True,
+    }
+    logger.debug(
+        "jwtguard: accepted %s %s for sub=%s",
+        extra["jwtguard_method"],
+        extra["jwtguard_path"],
+        extra["jwtguard_sub"],
+        extra=extra,
+    )

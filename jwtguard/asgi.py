@@ -1,0 +1,164 @@
+"""The ASGI adapter: translate scope and messages to and from the shared `Guard`, nothing more."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._logging import RequestInfo
+from .errors import AuthError, ConfigurationError, InsufficientScope, TokenMissing
+from .guard import Guard
+from .principal import Principal
+from .responses import RenderedError
+from .settings import Settings
+
+__all__ = ["JWTGuardMiddleware", "RequireScopes", "require_scopes"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+# RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.
+_WS_POLICY_VIOLATION = 1008
+
+
+def _guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
+    if (settings is None) == (guard is None):
+        raise ConfigurationError("pass exactly one of settings=... or guard=...")
+    return guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
+
+
+def _request_info(scope: Scope) -> RequestInfo:
+    client = scope.get("client")
+    return RequestInfo(
+        method=scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+        path=scope.get("path", ""),
+        client=str(client[0]) if client else None,
+    )
+
+
+class JWTGuardMiddleware:
+    """Pure ASGI middleware: guards `http` and `websocket` scopes, passes everything else through.
+
+    On success `scope["auth"]` and `scope["user"]` are the `Principal`; on an excluded path or an
+    anonymous request (with `allow_anonymous`) they are Starlette's empty credentials and
+    `UnauthenticatedUser`. Errors raised by `require_scopes` / `RequireScopes` inside the app are
+    rendered here too, in the same format.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings | None = None, guard: Guard | None = None) -> None:
+        self.app = app
+        self.guard = _guard_from(settings, guard)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request = _request_info(scope)
+        authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
+        try:
+            principal = await self.guard.acheck_request(request, authorization)
+        except AuthError as exc:
+            await _send_error(scope, receive, send, self.guard.render(exc))
+            return
+        if principal is None:
+            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+        else:
+            scope["auth"] = scope["user"] = principal
+
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] in (
+                "http.response.start",
+                "websocket.accept",
+                "websocket.http.response.start",
+            ):
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except AuthError as exc:  # raised by a route-level scope check
+            if started:
+                raise
+            await _send_error(scope, receive, send, self.guard.reject(exc, request))
+
+
+async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: RenderedError) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in rendered.headers]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": rendered.status, "headers": headers})
+        await send({"type": "http.response.body", "body": rendered.body})
+        return
+    # WebSocket: refuse before accept. The server has sent websocket.connect first (ASGI spec).
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": rendered.status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": rendered.body})
+    else:
+        await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
+
+
+def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
+    principal = connection.scope.get("auth")
+    if not isinstance(principal, Principal):
+        if "auth" not in connection.scope:
+            raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
+        raise TokenMissing("route requires a token, the request had none")
+    if not principal.has_scopes(*scopes):
+        raise InsufficientScope(scopes, "token lacks a scope the route requires")
+    return principal
+
+
+def require_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Decorate a Starlette endpoint so it needs a token with all of `scopes`.
+
+    Unlike Starlette's `@requires`, which answers a bare 403, a refusal here is jwtguard's own
+    401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
+    """
+
+    def decorator(endpoint: _F) -> _F:
+        def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, HTTPConnection):
+                    return value
+            raise TypeError(f"{endpoint.__qualname__} has no Request or WebSocket argument")
+
+        if inspect.iscoroutinefunction(endpoint):
+
+            @functools.wraps(endpoint)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                _principal_of(find_connection(args, kwargs), scopes)
+                return await endpoint(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(endpoint)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            _principal_of(find_connection(args, kwargs), scopes)
+            return endpoint(*args, **kwargs)
+
+        return sync_wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+class RequireScopes:
+    """A FastAPI dependency: `principal: Principal = Depends(RequireScopes("orders:read"))`.
+
+    Returns the `Principal`; with no scopes it only requires a valid token. A refusal is rendered by
+    `JWTGuardMiddleware` in jwtguard's format (401 `token_missing` or 403 `insufficient_scope`).
+    """
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = scopes
+
+    def __call__(self, connection: HTTPConnection) -> Principal:
+        return _principal_of(connection, self.scopes)

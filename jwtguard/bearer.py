@@ -1,0 +1,50 @@
+"""Bearer credentials from the Authorization header, strictly per RFC 6750 §2.1, and nowhere else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .errors import InvalidRequest, TokenMalformed, TokenMissing
+
+__all__ = ["extract_bearer_token"]
+
+# RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_SCHEME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+
+def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes: int) -> str:
+    """Return the single bearer token in the `Authorization` header value(s).
+
+    Raises `TokenMissing` when there are no bearer credentials (no header, or another scheme),
+    `InvalidRequest` when the header is malformed or repeated, and `TokenMalformed` when the token is
+    longer than `max_bytes` (checked before any parsing).
+    """
+    if authorization is None:
+        raise TokenMissing("no Authorization header")
+    if not isinstance(authorization, str):
+        if len(authorization) == 0:
+            raise TokenMissing("no Authorization header")
+        if len(authorization) > 1:
+            raise InvalidRequest("several Authorization headers")
+        authorization = authorization[0]
+    # A header of many kilobytes is refused before a regular expression runs over it.
+    if len(authorization) > max_bytes + 64:
+        raise TokenMalformed("token larger than max_token_bytes")
+    value = authorization.strip(" \t")
+    match = _SCHEME.fullmatch(value)
+    if match is None:
+        raise InvalidRequest("Authorization header is not 'scheme credentials'")
+    scheme, credentials = match.group(1), match.group(2)
+    if scheme.lower() != "bearer":
+        raise TokenMissing("Authorization header uses another scheme")
+    if not credentials:
+        raise InvalidRequest("Bearer scheme without a token")
+    if len(credentials) > max_bytes:
+        raise TokenMalformed("token larger than max_token_bytes")
+    if _B64TOKEN.fullmatch(credentials) is None:
+        # Spaces, commas, control or non-ASCII characters: several tokens, auth-params or junk.
+        raise InvalidRequest("Bearer credentials are not a single b64token")
+    return credentials

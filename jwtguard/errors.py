@@ -1,0 +1,244 @@
+"""The exception tree: configuration mistakes on one branch, request-time failures on the other.
+
+    JWTGuardError
+    ├── ConfigurationError          settings are wrong; raised at construction, never per request
+    └── AuthError                   a request is refused; carries its wire contract as class attributes
+        ├── TokenMissing            401  no bearer credentials at all (no `error` attribute, RFC 6750 §3.1)
+        ├── InvalidRequest          400  malformed `Authorization` header, or several credentials
+        ├── TokenMalformed          401  not a compact JWS: segments, base64url, JSON, member types
+        ├── AlgorithmNotAllowed     401  `alg` outside the allow-list, or it does not fit the key
+        ├── KeyNotFound             401  no key for the `kid`, even after a permitted refresh
+        ├── SignatureInvalid        401  the signature does not verify
+        ├── TokenExpired            401  `exp` has passed, beyond the leeway
+        ├── TokenNotYetValid        401  `nbf` or `iat` lies in the future, beyond the leeway
+        ├── IssuerInvalid           401  `iss` missing or not an exact match
+        ├── AudienceInvalid         401  no `aud` value matches
+        ├── ClaimMissing            401  a required claim is absent
+        ├── ClaimInvalid            401  a claim has the wrong type or fails a configured check
+        ├── TokenRevoked            401  the token or its subject was revoked
+        ├── InsufficientScope       403  valid token, scopes lacking
+        └── JWKSUnavailable         503  no usable keys and the key endpoint failed (a server fault)
+
+Every `AuthError` subclass fixes `code`, `status_code`, `error` (the RFC 6750 error attribute or None),
+`title` and `description`. The description is a fixed sentence that is safe to send to anyone: it never
+contains attacker input or a library's exception text. `reason` is a fixed, more specific sentence for the
+operator's log, and `context` holds what was read from the token for that log record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "AudienceInvalid",
+    "AuthError",
+    "ClaimInvalid",
+    "ClaimMissing",
+    "ConfigurationError",
+    "InsufficientScope",
+    "InvalidRequest",
+    "IssuerInvalid",
+    "JWKSUnavailable",
+    "JWTGuardError",
+    "KeyNotFound",
+    "SignatureInvalid",
+    "TokenContext",
+    "TokenExpired",
+    "TokenMalformed",
+    "TokenMissing",
+    "TokenNotYetValid",
+    "TokenRevoked",
+]
+
+
+class JWTGuardError(Exception):
+    """Base class of every exception jwtguard raises."""
+
+
+class ConfigurationError(JWTGuardError):
+    """Raised when settings are invalid: at construction time, with a message that says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenContext:
+    """What the log record may say about the token that was refused.
+
+    Values read from a token before its signature was verified are attacker-controlled: `verified` says
+    whether they were, and the log sanitizes all of them either way.
+    """
+
+    fingerprint: str | None = None
+    kid: str | None = None
+    alg: str | None = None
+    iss: str | None = None
+    sub: str | None = None
+    jti: str | None = None
+    verified: bool = False
+
+
+class AuthError(JWTGuardError):
+    """Raised when a request cannot be authenticated. Subclasses carry the wire contract."""
+
+    code: ClassVar[str] = "unauthorized"
+    status_code: ClassVar[int] = 401
+    error: ClassVar[str | None] = "invalid_token"
+    title: ClassVar[str] = "Unauthorized"
+    description: ClassVar[str] = "The request could not be authenticated."
+
+    def __init__(self, reason: str | None = None, *, context: TokenContext | None = None) -> None:
+        self.reason = reason or self.description
+        self.context = context or TokenContext()
+        super().__init__(self.reason)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class TokenMissing(AuthError):
+    """Raised when the request carries no bearer credentials (no header, or another scheme)."""
+
+    code = "token_missing"
+    error = None  # RFC 6750 §3.1: no error code when the request lacks authentication information
+    title = "Authentication required"
+    description = "This resource requires a bearer token in the Authorization header."
+
+
+class InvalidRequest(AuthError):
+    """Raised when the `Authorization` header is malformed or carries several credentials."""
+
+    code = "invalid_request"
+    status_code = 400
+    error = "invalid_request"
+    title = "Malformed Authorization header"
+    description = "The Authorization header must be exactly 'Bearer <token>', sent once."
+
+
+class TokenMalformed(AuthError):
+    """Raised when the token is not a well-formed compact JWS with JSON header and claims."""
+
+    code = "token_malformed"
+    title = "Malformed token"
+    description = "The bearer token is not a well-formed signed JWT."
+
+
+class AlgorithmNotAllowed(AuthError):
+    """Raised when the token's `alg` is not allowed, or does not fit the key named by `kid`."""
+
+    code = "algorithm_not_allowed"
+    title = "Signing algorithm not allowed"
+    description = "The token is signed with an algorithm this API does not accept for its key."
+
+
+class KeyNotFound(AuthError):
+    """Raised when no trusted key matches the token's `kid`, even after a permitted refresh."""
+
+    code = "key_not_found"
+    title = "Signing key not found"
+    description = "The token was signed with a key this API does not know."
+
+
+class SignatureInvalid(AuthError):
+    """Raised when the signature does not verify with the trusted key."""
+
+    code = "signature_invalid"
+    title = "Invalid signature"
+    description = "The token signature is invalid."
+
+
+class TokenExpired(AuthError):
+    """Raised when `exp` has passed, beyond the configured leeway."""
+
+    code = "token_expired"
+    title = "Token expired"
+    description = "The access token expired."
+
+
+class TokenNotYetValid(AuthError):
+    """Raised when `nbf` or `iat` lies in the future, beyond the configured leeway."""
+
+    code = "token_not_yet_valid"
+    title = "Token not yet valid"
+    description = "The access token is not valid yet."
+
+
+class IssuerInvalid(AuthError):
+    """Raised when `iss` is missing or is not exactly one of the configured issuers."""
+
+    code = "issuer_invalid"
+    title = "Untrusted issuer"
+    description = "The token was not issued by a trusted issuer."
+
+
+class AudienceInvalid(AuthError):
+    """Raised when no value of `aud` is exactly one of the configured audiences."""
+
+    code = "audience_invalid"
+    title = "Wrong audience"
+    description = "The token was not issued for this API."
+
+
+class ClaimMissing(AuthError):
+    """Raised when a required claim is absent."""
+
+    code = "claim_missing"
+    title = "Required claim missing"
+    description = "The token lacks a claim this API requires."
+
+
+class ClaimInvalid(AuthError):
+    """Raised when a claim has the wrong type or fails a configured check."""
+
+    code = "claim_invalid"
+    title = "Invalid claim"
+    description = "A claim in the token has an invalid value or type."
+
+
+class TokenRevoked(AuthError):
+    """Raised when the token (`jti`) or its subject has been revoked."""
+
+    code = "token_revoked"
+    title = "Token revoked"
+    description = "The access token has been revoked."
+
+
+class InsufficientScope(AuthError):
+    """Raised when the token is valid but lacks a required scope (the only 403)."""
+
+    code = "insufficient_scope"
+    status_code = 403
+    error = "insufficient_scope"
+    title = "Insufficient scope"
+    description = "The access token does not grant the scope this resource requires."
+
+    def __init__(
+        self,
+        required_scopes: Sequence[str],
+        reason: str | None = None,
+        *,
+        context: TokenContext | None = None,
+    ) -> None:
+        self.required_scopes = tuple(required_scopes)
+        super().__init__(reason, context=context)
+
+
+class JWKSUnavailable(AuthError):
+    """Raised when no usable key is available and the key endpoint failed: a server fault, not the client's."""
+
+    code = "jwks_unavailable"
+    status_code = 503
+    error = None
+    title = "Signing keys unavailable"
+    description = "The API cannot verify tokens right now because its signing keys are unavailable."
+
+    def __init__(
+        self,
+        reason: str | None = None,
+        *,
+        retry_after: int = 30,
+        context: TokenContext | None = None,
+    ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(reason, context=context)

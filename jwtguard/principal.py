@@ -1,0 +1,101 @@
+"""The verified token handed to the application: read-only claims plus Starlette's user protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Principal", "scopes_from_claims"]
+
+
+def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str] | None:
+    """The granted scopes: `scope` (RFC 8693 §4.2, space-separated) or else `scp` (list or string).
+
+    Returns None when the claim has a type no issuer uses, so the caller can refuse the token.
+    """
+    for name in ("scope", "scp"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, str):
+            return frozenset(value.split())
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return frozenset(value)
+        return None
+    return frozenset()
+
+
+class Principal:
+    """A verified token. Every value here was checked against a trusted signature.
+
+    It is what `scope["auth"]` and `scope["user"]` hold, so Starlette's `request.user`,
+    `request.auth.scopes` and `@requires(...)` work with it unchanged.
+    """
+
+    __slots__ = ("claims", "scopes")
+
+    claims: Mapping[str, Any]
+    scopes: frozenset[str]
+
+    def __init__(self, claims: Mapping[str, Any], scopes: frozenset[str] | None = None) -> None:
+        self.claims = MappingProxyType(dict(claims))
+        if scopes is None:
+            scopes = scopes_from_claims(self.claims) or frozenset()
+        self.scopes = scopes
+
+    def _str_claim(self, name: str) -> str | None:
+        value = self.claims.get(name)
+        return value if isinstance(value, str) else None
+
+    @property
+    def subject(self) -> str | None:
+        """The `sub` claim."""
+        return self._str_claim("sub")
+
+    @property
+    def issuer(self) -> str | None:
+        """The `iss` claim."""
+        return self._str_claim("iss")
+
+    @property
+    def token_id(self) -> str | None:
+        """The `jti` claim."""
+        return self._str_claim("jti")
+
+    @property
+    def audience(self) -> tuple[str, ...]:
+        """The `aud` claim as a tuple."""
+        value = self.claims.get("aud")
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list):
+            return tuple(item for item in value if isinstance(item, str))
+        return ()
+
+    @property
+    def expires_at(self) -> float | None:
+        """The `exp` claim (seconds since the epoch)."""
+        value = self.claims.get("exp")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def has_scopes(self, *scopes: str) -> bool:
+        """True when every one of `scopes` was granted (whole-word comparison)."""
+        return all(scope in self.scopes for scope in scopes)
+
+    # Starlette's BaseUser protocol.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.subject or ""
+
+    @property
+    def identity(self) -> str:
+        return self.subject or ""
+
+    def __repr__(self) -> str:
+        # Claims can hold personal data; a repr that lands in a log shows only who and what.
+        return f"Principal(subject={self.subject!r}, issuer={self.issuer!r}, scopes={sorted(self.scopes)!r})"

@@ -1,0 +1,95 @@
+"""Render an `AuthError` once into (status, headers, body); the adapters only write that triple out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AuthError, InsufficientScope, JWKSUnavailable
+from .settings import Settings
+
+__all__ = ["PROBLEM_TYPE_BASE", "RenderedError", "quote_header_value", "render_error"]
+
+logger = logging.getLogger("jwtguard")
+
+#: Each error's RFC 9457 `type` is this base followed by its code (a stable identifier, not a URL to fetch);
+#: the README explains each code, its causes and its fix.
+PROBLEM_TYPE_BASE = "urn:jwtguard:error:"
+
+_UNSAFE_IN_QUOTED_STRING = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedError:
+    """An error as it goes on the wire."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def quote_header_value(value: str) -> str:
+    """An RFC 9110 quoted-string: backslash-escape `"` and `\\`, drop control characters."""
+    return '"' + _UNSAFE_IN_QUOTED_STRING.sub(_escape, value) + '"'
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return "\\" + char if char in '"\\' else ""
+
+
+def www_authenticate(error: AuthError, realm: str | None) -> str:
+    """The RFC 6750 §3 challenge for `error`."""
+    params: list[tuple[str, str]] = []
+    if realm is not None:
+        params.append(("realm", realm))
+    if error.error is not None:
+        params.append(("error", error.error))
+        params.append(("error_description", error.description))
+    if isinstance(error, InsufficientScope):
+        params.append(("scope", " ".join(error.required_scopes)))
+    if not params:
+        return "Bearer"
+    return "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
+
+
+def problem_body(error: AuthError) -> dict[str, Any]:
+    """The default RFC 9457 problem-details body: fixed text only, never request input."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.code,
+        "title": error.title,
+        "status": error.status_code,
+        "detail": error.description,
+        "code": error.code,
+    }
+    if error.error is not None:
+        body["error"] = error.error
+    if isinstance(error, InsufficientScope):
+        body["required_scopes"] = list(error.required_scopes)
+    return body
+
+
+def render_error(error: AuthError, settings: Settings) -> RenderedError:
+    """Turn `error` into status, headers and body, applying `settings.error_body_hook` to the body only."""
+    body: Mapping[str, Any] = problem_body(error)
+    if settings.error_body_hook is not None:
+        try:
+            body = settings.error_body_hook(error, dict(body))
+        except Exception:  # a broken hook must not turn a 401 into a 500
+            logger.exception("jwtguard: error_body_hook failed; sending the default body")
+            body = problem_body(error)
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    headers: list[tuple[str, str]] = [
+        ("content-type", "application/problem+json"),
+        ("content-length", str(len(payload))),
+        ("cache-control", "no-store"),
+    ]
+    if error.status_code in (401, 403) or error.error is not None:
+        headers.append(("www-authenticate", www_authenticate(error, settings.realm)))
+    if isinstance(error, JWKSUnavailable):
+        headers.append(("retry-after", str(error.retry_after)))
+    return RenderedError(error.status_code, tuple(headers), payload)
