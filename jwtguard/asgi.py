@@ -113,7 +113,7 @@ def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Princi
             raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
         raise TokenMissing("route requires a token, the request had none")
     if not principal.has_scopes(*scopes):
-        raise InsufficientScope(scopes, "token lacks a scope the route requires")
+        raise InsufficientScope(scopes, "token lacks a scope the route requires", context=principal.token_context)
     return principal
 
 

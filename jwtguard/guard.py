@@ -155,7 +155,7 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return Principal(parsed.claims, scopes), context
+        return Principal(parsed.claims, scopes, context), context
 
     def _check_claims(self, claims: dict[str, Any]) -> frozenset[str]:
         now = self._clock()

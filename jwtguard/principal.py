@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .errors import TokenContext
+
 __all__ = ["Principal", "scopes_from_claims"]
 
 
@@ -33,13 +35,21 @@ class Principal:
     `request.auth.scopes` and `@requires(...)` work with it unchanged.
     """
 
-    __slots__ = ("claims", "scopes")
+    __slots__ = ("claims", "scopes", "token_context")
 
     claims: Mapping[str, Any]
     scopes: frozenset[str]
+    token_context: TokenContext
 
-    def __init__(self, claims: Mapping[str, Any], scopes: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        claims: Mapping[str, Any],
+        scopes: frozenset[str] | None = None,
+        token_context: TokenContext | None = None,
+    ) -> None:
         self.claims = MappingProxyType(dict(claims))
+        # What logs may say about this token (fingerprint, kid, alg), never the token itself.
+        self.token_context = token_context or TokenContext(verified=True)
         if scopes is None:
             scopes = scopes_from_claims(self.claims) or frozenset()
         self.scopes = scopes

@@ -90,7 +90,7 @@ class KeyServer:
         self.body: bytes | None = None
         self.cache_control: str | None = "max-age=300"
         self.hits: Counter[str] = Counter()
-        self._hits_lock = threading.Lock()
+        self._hits_changed = threading.Condition()
         self._released = threading.Event()
         self._released.set()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -106,8 +106,13 @@ class KeyServer:
     @property
     def jwks_hits(self) -> int:
         """How many JWKS requests arrived so far."""
-        with self._hits_lock:
+        with self._hits_changed:
             return self.hits[JWKS_PATH]
+
+    def wait_for_jwks_hits(self, count: int, timeout: float = 10.0) -> bool:
+        """Block until at least `count` JWKS requests have arrived (or `timeout`); True if they did."""
+        with self._hits_changed:
+            return self._hits_changed.wait_for(lambda: self.hits[JWKS_PATH] >= count, timeout=timeout)
 
     @property
     def hang(self) -> bool:
@@ -142,8 +147,9 @@ class KeyServer:
         self.stop()
 
     def _answer(self, path: str) -> tuple[int, bytes, dict[str, str]]:
-        with self._hits_lock:
+        with self._hits_changed:
             self.hits[path] += 1
+            self._hits_changed.notify_all()
         # Bounded, so a forgotten hang cannot keep a test run alive; stop() releases it at once.
         self._released.wait(timeout=60)
         headers = {"Content-Type": "application/json", "Date": formatdate(usegmt=True)}
@@ -193,13 +199,14 @@ class DevIssuer:
         *,
         audience: str = "api",
         algorithms: Sequence[str] = ("RS256",),
+        keys: Sequence[SigningKey] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.audience = audience
         self.clock = clock
-        self.keys: list[SigningKey] = [generate_key(alg) for alg in algorithms]
+        self.keys: list[SigningKey] = list(keys) if keys else [generate_key(alg) for alg in algorithms]
         self.server = KeyServer(host=host, port=port)
         self.issuer = self.server.url
         self.publish()
