@@ -55,10 +55,10 @@ class SigningKey:
         return jwk
 
     def sign(self, claims: Mapping[str, Any], headers: Mapping[str, Any] | None = None) -> str:
-        """A compact JWS of `claims`, with `kid` in the header unless `headers` says otherwise."""
-        return jwt.encode(
-            dict(claims), self.private_key, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})}
-        )
+        """A compact JWS of `claims`. `headers` add to or override `kid`; a value of None removes one."""
+        header = {"kid": self.kid, **(headers or {})}
+        header = {name: value for name, value in header.items() if value is not None}
+        return jwt.encode(dict(claims), self.private_key, algorithm=self.alg, headers=header)
 
 
 def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
@@ -127,7 +127,12 @@ class KeyServer:
 
     def start(self) -> KeyServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="jwtguard-keyserver", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="jwtguard-keyserver",
+                daemon=True,
+            )
             self._thread.start()
         return self
 

@@ -61,15 +61,21 @@ def jwtguard_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def records(caplog: pytest.LogCaptureFixture, code: str | None = None) -> list[logging.LogRecord]:
-    """The jwtguard decision records (optionally for one code)."""
-    return [
-        record
-        for record in caplog.records
-        if record.name == "jwtguard"
-        and hasattr(record, "jwtguard_code")
-        and (code is None or record.jwtguard_code == code)
-    ]
+def records(caplog: pytest.LogCaptureFixture, code: str | None = None) -> list[dict[str, Any]]:
+    """The jwtguard decision records (optionally for one code) as dicts: `jwtguard_` fields and `level`."""
+    found = []
+    for record in caplog.records:
+        fields = {
+            name[len("jwtguard_") :]: value for name, value in vars(record).items() if name.startswith("jwtguard_")
+        }
+        if record.name == "jwtguard" and "code" in fields and (code is None or fields["code"] == code):
+            found.append({**fields, "level": record.levelname, "message": record.getMessage()})
+    return found
+
+
+def events(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
+    """The jwtguard key-management records with `jwtguard_event == event`."""
+    return [record for record in caplog.records if getattr(record, "jwtguard_event", None) == event]
 
 
 def dead_url() -> str:
