@@ -1,0 +1,65 @@
+"""The public surface: what `jwtguard` exports, and what importing it must not pull in."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import jwtguard
+from jwtguard import errors
+
+PACKAGE = Path(jwtguard.__file__).parent
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert jwtguard.__all__ == sorted(jwtguard.__all__)
+    for name in jwtguard.__all__:
+        assert hasattr(jwtguard, name), name
+    public = {name for name in vars(jwtguard) if not name.startswith("_") and not _is_module(name)}
+    assert public - {"annotations"} <= set(jwtguard.__all__)
+
+
+def _is_module(name: str) -> bool:
+    return type(getattr(jwtguard, name)).__name__ == "module"
+
+
+def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
+    classes = [obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, errors.AuthError)]
+    leaves = [cls for cls in classes if cls is not errors.AuthError]
+    assert len(leaves) == 15
+    for cls in leaves:
+        assert cls.__name__ in jwtguard.__all__
+    codes = [cls.code for cls in leaves]
+    assert len(set(codes)) == len(codes)
+    assert {cls.code: cls.status_code for cls in leaves if cls.status_code != 401} == {
+        "invalid_request": 400,
+        "insufficient_scope": 403,
+        "jwks_unavailable": 503,
+    }
+    assert {cls.code for cls in leaves if cls.error is None} == {"token_missing", "jwks_unavailable"}
+    assert issubclass(errors.ConfigurationError, errors.JWTGuardError)
+    assert not issubclass(errors.ConfigurationError, errors.AuthError)
+
+
+def test_import_pulls_in_no_framework_integration() -> None:
+    code = (
+        "import sys, jwtguard, jwtguard.testing\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'django', 'fastapi'))\n"
+        "print(','.join(loaded))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_the_package_never_relies_on_assert() -> None:
+    # `python -O` strips asserts; a check that matters must not vanish with them.
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+        assert asserts == [], f"{path.name} uses assert at lines {asserts}"
+
+
+def test_the_package_is_typed() -> None:
+    assert (PACKAGE / "py.typed").exists()
