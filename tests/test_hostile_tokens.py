@@ -65,11 +65,9 @@ def rs_header(keys: dict[str, SigningKey], **changes: Any) -> dict[str, Any]:
 
 
 def rsa_public_pem(keys: dict[str, SigningKey]) -> bytes:
-    return (
-        keys["RS256"]
-        .private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
+    public_key = keys["RS256"].private_key.public_key()
+    pem: bytes = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem
 
 
 def hmac_with_public_key(i: DevIssuer, k: dict[str, SigningKey], o: dict[str, SigningKey]) -> str:
