@@ -31,6 +31,7 @@ from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeySet, Veri
 from .principal import Principal
 from .responses import RenderedError
 from .settings import Settings
+from .wsgi import JWTGuardWSGIMiddleware
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -50,6 +51,7 @@ __all__ = [
     "JWKSUnavailable",
     "JWTGuardError",
     "JWTGuardMiddleware",
+    "JWTGuardWSGIMiddleware",
     "KeyNotFound",
     "KeySet",
     "Principal",

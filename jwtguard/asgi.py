@@ -12,7 +12,8 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._logging import RequestInfo
-from .errors import AuthError, ConfigurationError, InsufficientScope, TokenMissing
+from ._scopes import require_principal
+from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .principal import Principal
 from .responses import RenderedError
@@ -107,14 +108,9 @@ async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: Rend
 
 
 def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
-    principal = connection.scope.get("auth")
-    if not isinstance(principal, Principal):
-        if "auth" not in connection.scope:
-            raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
-        raise TokenMissing("route requires a token, the request had none")
-    if not principal.has_scopes(*scopes):
-        raise InsufficientScope(scopes, "token lacks a scope the route requires", context=principal.token_context)
-    return principal
+    if "auth" not in connection.scope:
+        raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
+    return require_principal(connection.scope["auth"], scopes)
 
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:

@@ -13,6 +13,7 @@ __all__ = ["extract_bearer_token"]
 _SCHEME = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?: +(.*))?", re.DOTALL)
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_SEVERAL = "several credentials (a repeated Authorization header or a comma-separated list)"
 
 
 def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes: int) -> str:
@@ -28,11 +29,18 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
         if len(authorization) == 0:
             raise TokenMissing("no Authorization header")
         if len(authorization) > 1:
-            raise InvalidRequest("several Authorization headers")
+            raise InvalidRequest(_SEVERAL)
         authorization = authorization[0]
     # A header of many kilobytes is refused before a regular expression runs over it.
     if len(authorization) > max_bytes + 64:
         raise TokenMalformed("token larger than max_token_bytes")
+    if "," in authorization and any(
+        part.strip(" \t").lower().startswith("bearer") for part in authorization.split(",")
+    ):
+        # A WSGI server folds repeated headers into one value joined by commas; ASGI passes them apart.
+        # Both mean several credentials, and both get the same answer. (Another scheme's auth-params,
+        # as in Digest, also contain commas: those are just "no bearer token".)
+        raise InvalidRequest(_SEVERAL)
     value = authorization.strip(" \t")
     match = _SCHEME.fullmatch(value)
     if match is None:

@@ -253,20 +253,35 @@ class Settings:
         Lists are comma-separated; booleans accept only true/false/1/0. An unknown variable with the prefix
         is an error, so a typo cannot silently leave a check off.
         """
-        env = os.environ if environ is None else environ
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "error_body_hook"}
-        values: dict[str, Any] = {}
-        for var, raw in env.items():
-            if not var.startswith(prefix):
+        return cls.from_mapping(os.environ if environ is None else environ, prefix=prefix, **overrides)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], prefix: str = "", **overrides: Any) -> Settings:
+        """Build settings from a framework's configuration (Flask's `app.config`, Django's `JWTGUARD` dict).
+
+        Keys are `<prefix><FIELD>` in any case; other keys are ignored when a prefix is given. String values
+        are parsed as environment variables are; other values (lists, booleans, numbers) are used as they are.
+        An unknown key with the prefix is an error.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        parsed: dict[str, Any] = {}
+        upper_prefix = prefix.upper()
+        for key, raw in values.items():
+            if not isinstance(key, str) or not key.upper().startswith(upper_prefix):
                 continue
-            name = var[len(prefix) :].lower()
-            if name not in fields:
-                hint = difflib.get_close_matches(name, fields, n=1)
-                suggestion = f"; did you mean {prefix}{hint[0].upper()}?" if hint else ""
-                raise ConfigurationError(f"{var} is not a jwtguard setting{suggestion}")
-            values[name] = _parse_env(name, var, raw)
-        values.update(overrides)
-        return cls(**values)
+            name = key[len(prefix) :].lower()
+            if name not in names:
+                hint = difflib.get_close_matches(name, names, n=1)
+                suggestion = f"; did you mean {prefix}{hint[0].upper() if prefix else hint[0]}?" if hint else ""
+                raise ConfigurationError(f"{key} is not a jwtguard setting{suggestion}")
+            if isinstance(raw, str):
+                if name == "error_body_hook":
+                    raise ConfigurationError(f"{key} must be a callable, not a string")
+                parsed[name] = _parse_env(name, key, raw)
+            else:
+                parsed[name] = raw
+        parsed.update(overrides)
+        return cls(**parsed)
 
 
 _BOOL_FIELDS = frozenset({"discovery", "allow_anonymous", "insecure_allow_any_issuer", "insecure_allow_any_audience"})

@@ -157,7 +157,7 @@ def test_from_env_with_a_prefix_and_overrides() -> None:
         pytest.param("JWTGUARD_ALLOW_ANONYMOUS", "", "true, false, 1 or 0", id="bool-empty"),
         pytest.param("JWTGUARD_LEEWAY", "a minute", "must be a number", id="number"),
         pytest.param("JWTGUARD_AUDIENCES", "a", "did you mean JWTGUARD_AUDIENCE", id="typo"),
-        pytest.param("JWTGUARD_ERROR_BODY_HOOK", "x", "not a jwtguard setting", id="not-from-env"),
+        pytest.param("JWTGUARD_ERROR_BODY_HOOK", "x", "must be a callable", id="not-from-env"),
     ],
 )
 def test_from_env_refuses_bad_values(variable: str, value: str, message: str) -> None:

@@ -1,0 +1,101 @@
+"""Django integration: a middleware for `MIDDLEWARE`, settings from `settings.JWTGUARD`, a scope decorator.
+
+    # settings.py
+    MIDDLEWARE = [..., "jwtguard.django.JWTGuardMiddleware", ...]
+    JWTGUARD = {"ISSUER": "https://id.example.com/", "AUDIENCE": "orders-api", "DISCOVERY": True}
+    JWTGUARD_SET_USER = False   # True: also set request.user to the Principal
+
+    # views.py
+    @require_scopes("orders:read")
+    def orders(request):
+        return JsonResponse({"for": request.principal.subject})
+
+`request.principal` is the verified `Principal`, or None on an excluded path or an anonymous request.
+`request.user` is left to `django.contrib.auth` unless `JWTGUARD_SET_USER` is True.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+
+from ._logging import RequestInfo
+from ._scopes import require_principal
+from .errors import AuthError, ConfigurationError
+from .guard import Guard
+from .responses import RenderedError
+from .settings import Settings
+
+__all__ = ["JWTGuardMiddleware", "require_scopes", "settings_from_django"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def settings_from_django() -> Settings:
+    """`Settings` from the `JWTGUARD` dict in Django's settings (keys are field names, any case)."""
+    values = getattr(django_settings, "JWTGUARD", None)
+    if not isinstance(values, dict):
+        raise ImproperlyConfigured("settings.JWTGUARD must be a dict of jwtguard settings, e.g. {'ISSUER': ...}")
+    try:
+        return Settings.from_mapping(values)
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(f"settings.JWTGUARD: {exc}") from exc
+
+
+def _request_info(request: HttpRequest) -> RequestInfo:
+    return RequestInfo(method=request.method or "GET", path=request.path, client=request.META.get("REMOTE_ADDR"))
+
+
+def _response(rendered: RenderedError) -> HttpResponse:
+    response = HttpResponse(rendered.body, status=rendered.status)
+    for name, value in rendered.headers:
+        response[name] = value
+    return response
+
+
+class JWTGuardMiddleware:
+    """Django middleware: validates the bearer token before the view runs."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.guard = Guard(settings_from_django())
+        self.set_user = bool(getattr(django_settings, "JWTGUARD_SET_USER", False))
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.jwtguard = self.guard  # type: ignore[attr-defined]
+        try:
+            principal = self.guard.check_request(_request_info(request), request.META.get("HTTP_AUTHORIZATION"))
+        except AuthError as exc:
+            return _response(self.guard.render(exc))
+        request.principal = principal  # type: ignore[attr-defined]
+        if self.set_user and principal is not None:
+            request.user = principal  # type: ignore[assignment]
+        return self.get_response(request)
+
+
+def require_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Decorate a view so it needs a token with all of `scopes` (401 `token_missing` / 403 `insufficient_scope`)."""
+
+    def decorator(view: _F) -> _F:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            guard = getattr(request, "jwtguard", None)
+            if not isinstance(guard, Guard):
+                raise ImproperlyConfigured("add jwtguard.django.JWTGuardMiddleware to MIDDLEWARE for require_scopes")
+            try:
+                require_principal(getattr(request, "principal", None), scopes)
+            except AuthError as exc:
+                return _response(guard.reject(exc, _request_info(request)))
+            return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

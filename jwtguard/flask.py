@@ -1,0 +1,83 @@
+"""Flask integration: settings from `app.config`, the principal for views, and a scope decorator.
+
+app = Flask(__name__)
+app.config["JWTGUARD_ISSUER"] = "https://id.example.com/"
+app.config["JWTGUARD_AUDIENCE"] = "orders-api"
+app.config["JWTGUARD_DISCOVERY"] = True
+JWTGuard(app)
+
+@app.get("/orders")
+@require_scopes("orders:read")
+def orders():
+    return {"for": current_principal().subject}
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, request
+
+from ._scopes import require_principal
+from .errors import AuthError
+from .guard import Guard
+from .principal import Principal
+from .settings import Settings
+from .wsgi import GUARD_KEY, PRINCIPAL_KEY, JWTGuardWSGIMiddleware, request_info
+
+__all__ = ["JWTGuard", "current_principal", "require_scopes"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_EXTENSION = "jwtguard"
+
+
+class JWTGuard:
+    """The Flask extension: wraps `app.wsgi_app` in `JWTGuardWSGIMiddleware`.
+
+    Settings come from `settings=` or `guard=`, else from `app.config`'s `JWTGUARD_*` keys (the same names
+    as the environment variables; values may be strings or Python values).
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, settings: Settings | None = None, guard: Guard | None = None
+    ) -> None:
+        self._settings = settings
+        self._guard = guard
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        guard = self._guard or Guard(self._settings or Settings.from_mapping(app.config, prefix="JWTGUARD_"))
+        app.wsgi_app = JWTGuardWSGIMiddleware(app.wsgi_app, guard=guard)  # type: ignore[method-assign]
+        app.extensions[_EXTENSION] = guard
+
+
+def current_principal() -> Principal | None:
+    """The verified token of the current request, or None (excluded path or anonymous request)."""
+    principal = request.environ.get(PRINCIPAL_KEY)
+    return principal if isinstance(principal, Principal) else None
+
+
+def require_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Decorate a view so it needs a token with all of `scopes`.
+
+    A refusal is jwtguard's 401 `token_missing` or 403 `insufficient_scope`, in the same format and with
+    the same log record as every other refusal.
+    """
+
+    def decorator(view: _F) -> _F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                require_principal(request.environ.get(PRINCIPAL_KEY), scopes)
+            except AuthError as exc:
+                guard: Guard = request.environ.get(GUARD_KEY) or current_app.extensions[_EXTENSION]
+                rendered = guard.reject(exc, request_info(request.environ))
+                return Response(rendered.body, status=rendered.status, headers=list(rendered.headers))
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,68 @@
+"""The WSGI adapter: translate environ and start_response to and from the shared `Guard`, nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from ._logging import RequestInfo
+from .errors import AuthError, ConfigurationError
+from .guard import Guard
+from .responses import RenderedError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["GUARD_KEY", "PRINCIPAL_KEY", "JWTGuardWSGIMiddleware", "request_info", "status_line"]
+
+#: Where the verified `Principal` goes (None for excluded paths and anonymous requests).
+PRINCIPAL_KEY = "jwtguard.principal"
+#: Where the `Guard` goes, so framework decorators can render and log refusals the same way.
+GUARD_KEY = "jwtguard.guard"
+
+
+def request_info(environ: WSGIEnvironment) -> RequestInfo:
+    """Method, full path (SCRIPT_NAME + PATH_INFO, decoded as UTF-8 like ASGI's) and client address."""
+    raw_path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    # PEP 3333 carries the path as latin-1 code points of the raw bytes.
+    path = raw_path.encode("latin-1", "replace").decode("utf-8", "replace")
+    return RequestInfo(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        path=path,
+        client=environ.get("REMOTE_ADDR") or None,
+    )
+
+
+def status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+class JWTGuardWSGIMiddleware:
+    """WSGI middleware: validates the bearer token before the app runs.
+
+    On success `environ["jwtguard.principal"]` is the `Principal` (None on an excluded path or an anonymous
+    request with `allow_anonymous`); on failure the rendered error is written and the app is not called.
+    Threads share the guard's key cache and its single in-flight JWKS fetch.
+    """
+
+    def __init__(self, app: WSGIApplication, settings: Settings | None = None, guard: Guard | None = None) -> None:
+        if (settings is None) == (guard is None):
+            raise ConfigurationError("pass exactly one of settings=... or guard=...")
+        self.app = app
+        self.guard = guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[GUARD_KEY] = self.guard
+        try:
+            principal = self.guard.check_request(request_info(environ), environ.get("HTTP_AUTHORIZATION"))
+        except AuthError as exc:
+            return respond(self.guard.render(exc), start_response)
+        environ[PRINCIPAL_KEY] = principal
+        return self.app(environ, start_response)
+
+
+def respond(rendered: RenderedError, start_response: StartResponse) -> Iterable[bytes]:
+    start_response(status_line(rendered.status), list(rendered.headers))
+    return [rendered.body]

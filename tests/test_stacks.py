@@ -1,0 +1,180 @@
+"""One table of cases run against ASGI, plain WSGI, Flask and Django: identical status, headers, body and log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import jwt
+import pytest
+
+from jwtguard.testing import DevIssuer, SigningKey
+
+from .conftest import dead_url, records
+from .stacks import STACKS, Answer, Get
+
+LOG_FIELDS = (
+    "code",
+    "status",
+    "reason",
+    "method",
+    "path",
+    "client",
+    "kid",
+    "alg",
+    "iss",
+    "sub",
+    "jti",
+    "token_fingerprint",
+    "claims_verified",
+    "level",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    variant: str
+    path: str
+    authorization: Callable[[DevIssuer, dict[str, SigningKey]], list[str]]
+    status: int
+    code: str | None  # None: the request reaches the app
+
+
+def bearer(token: str) -> list[str]:
+    return [f"Bearer {token}"]
+
+
+CASES = [
+    pytest.param(Case("default", "/me", lambda i, o: bearer(i.token(subject="ann")), 200, None), id="ok"),
+    pytest.param(Case("default", "/me", lambda i, o: [], 401, "token_missing"), id="token_missing"),
+    pytest.param(Case("default", "/me", lambda i, o: ["Basic dTpw"], 401, "token_missing"), id="other-scheme"),
+    pytest.param(Case("default", "/me", lambda i, o: ["Bearer a b"], 400, "invalid_request"), id="invalid_request"),
+    pytest.param(
+        Case("default", "/me", lambda i, o: [*bearer(i.token()), *bearer(i.token())], 400, "invalid_request"),
+        id="two-headers",
+    ),
+    pytest.param(Case("default", "/me", lambda i, o: bearer("a.b"), 401, "token_malformed"), id="token_malformed"),
+    pytest.param(
+        Case(
+            "default",
+            "/me",
+            lambda i, o: bearer(jwt.encode(i.claims(), "secret-secret-secret-secret-32b!", algorithm="HS256")),
+            401,
+            "algorithm_not_allowed",
+        ),
+        id="algorithm_not_allowed",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(key=o["RS256"])), 401, "key_not_found"), id="key_not_found"
+    ),
+    pytest.param(
+        Case(
+            "default",
+            "/me",
+            lambda i, o: bearer(i.token(key=o["RS256"], headers={"kid": i.key.kid})),
+            401,
+            "signature_invalid",
+        ),
+        id="signature_invalid",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(expires_in=-600)), 401, "token_expired"), id="token_expired"
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(nbf=int(time.time()) + 600)), 401, "token_not_yet_valid"),
+        id="token_not_yet_valid",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(issuer="https://evil.test")), 401, "issuer_invalid"),
+        id="issuer_invalid",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(audience="other")), 401, "audience_invalid"),
+        id="audience_invalid",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(exp=None)), 401, "claim_missing"), id="claim_missing"
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token(exp="soon")), 401, "claim_invalid"), id="claim_invalid"
+    ),
+    pytest.param(
+        Case("default", "/orders", lambda i, o: bearer(i.token(scopes=["orders:write"])), 403, "insufficient_scope"),
+        id="insufficient_scope",
+    ),
+    pytest.param(
+        Case("default", "/orders", lambda i, o: bearer(i.token(subject="ann", scopes=["orders:read"])), 200, None),
+        id="scope-granted",
+    ),
+    pytest.param(
+        Case("strict", "/me", lambda i, o: bearer(i.token(scopes=["profile"])), 403, "insufficient_scope"),
+        id="required_scopes-setting",
+    ),
+    pytest.param(Case("down", "/me", lambda i, o: bearer(i.token()), 503, "jwks_unavailable"), id="jwks_unavailable"),
+    pytest.param(Case("default", "/health", lambda i, o: [], 200, None), id="excluded-path"),
+    pytest.param(
+        Case("default", "/health", lambda i, o: bearer("garbage"), 200, None), id="excluded-path-ignores-token"
+    ),
+    pytest.param(Case("anonymous", "/me", lambda i, o: [], 200, None), id="anonymous"),
+    pytest.param(
+        Case("anonymous", "/me", lambda i, o: bearer(i.token(expires_in=-600)), 401, "token_expired"),
+        id="anonymous-bad-token",
+    ),
+    pytest.param(Case("anonymous", "/orders", lambda i, o: [], 401, "token_missing"), id="anonymous-scoped-route"),
+]
+
+
+@pytest.fixture(scope="module")
+def module_issuer(signing_keys: dict[str, SigningKey]) -> Iterator[DevIssuer]:
+    with DevIssuer(audience="https://api.example.test", keys=[signing_keys["RS256"], signing_keys["ES256"]]) as dev:
+        yield dev
+
+
+@pytest.fixture(scope="module")
+def stacks(module_issuer: DevIssuer) -> dict[tuple[str, str], Get]:
+    variants = {
+        "default": module_issuer.settings(exclude_paths=["/health"]),
+        "strict": module_issuer.settings(required_scopes=["orders:read"]),
+        "anonymous": module_issuer.settings(allow_anonymous=True),
+        "down": module_issuer.settings(jwks_uri=dead_url()),
+    }
+    return {
+        (variant, name): build(settings) for variant, settings in variants.items() for name, build in STACKS.items()
+    }
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_stack_answers_identically(
+    case: Case,
+    stacks: dict[tuple[str, str], Get],
+    module_issuer: DevIssuer,
+    other_keys: dict[str, SigningKey],
+    jwtguard_logs: pytest.LogCaptureFixture,
+) -> None:
+    authorization = case.authorization(module_issuer, other_keys)
+    answers: dict[str, Answer] = {}
+    logs: dict[str, list[tuple[object, ...]]] = {}
+    for name in STACKS:
+        jwtguard_logs.clear()
+        answers[name] = stacks[(case.variant, name)](case.path, authorization)
+        logs[name] = [
+            tuple(record.get(field) for field in LOG_FIELDS)
+            for record in records(jwtguard_logs)
+            if record["code"] != "ok"
+        ]
+
+    reference = answers["asgi"]
+    assert reference.status == case.status
+    if case.code is None:
+        assert "code" not in reference.body
+        assert logs["asgi"] == []
+    else:
+        assert reference.body["code"] == case.code
+        assert reference.headers["content-type"] == "application/problem+json"
+        [record] = logs["asgi"]
+        assert record[0] == case.code
+        assert record[5] == "127.0.0.1"
+    for name in STACKS:
+        assert answers[name] == reference, name
+        assert logs[name] == logs["asgi"], name
