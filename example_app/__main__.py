@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import logging
 import shlex
 import sys
 import time
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIServer, make_server
 
 import uvicorn
 
 from jwtguard.testing import DevIssuer
 
 AUDIENCE = "https://orders.example.test"
+FRAMEWORKS = ("starlette", "fastapi", "flask", "django")
 
 
 def demo_requests(issuer: DevIssuer, base_url: str) -> list[tuple[str, str, str | None]]:
@@ -57,17 +63,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m example_app", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--framework", choices=("starlette", "fastapi"), default="starlette")
+    parser.add_argument("--framework", choices=FRAMEWORKS, default="starlette")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)-7s %(name)s: %(message)s")
     issuer = DevIssuer(audience=AUDIENCE).start()
     settings = issuer.settings(discovery=True, exclude_paths=["/", "/health"])
-    if args.framework == "fastapi":
-        from .fastapi_app import create_app
-    else:
-        from .app import create_app  # type: ignore[assignment]
-    app = create_app(settings)
+    module = importlib.import_module(f"example_app.{_MODULES[args.framework]}")
+    app = module.create_app(settings)
 
     base_url = f"http://{args.host}:{args.port}"
     print(f"\njwtguard demo ({args.framework})")
@@ -80,9 +83,28 @@ def main(argv: list[str] | None = None) -> None:
         print()
     print("The log lines below say, for every refused request, which check failed and why.\n", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        if args.framework in ("flask", "django"):
+            serve_wsgi(app, args.host, args.port)
+        else:
+            uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         issuer.stop()
+
+
+_MODULES = {"starlette": "app", "fastapi": "fastapi_app", "flask": "flask_app", "django": "django_app"}
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve_wsgi(app: Any, host: str, port: int) -> None:
+    """Serve a WSGI app with the standard library's server, one thread per request."""
+    with (
+        make_server(host, port, app, server_class=_ThreadingWSGIServer) as server,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float 
     raise RuntimeError("the demo did not start")
 
 
-@pytest.fixture(params=["starlette", "fastapi"])
+@pytest.fixture(params=["starlette", "fastapi", "flask", "django"])
 def demo(request: pytest.FixtureRequest) -> Iterator[tuple[list[tuple[str, str]], str]]:
     port = free_port()
     process = subprocess.Popen(
