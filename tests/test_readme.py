@@ -1,0 +1,127 @@
+"""The README's quick starts, pasted as a new user would, against a local issuer instead of a real tenant."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from jwtguard.testing import DevIssuer, SigningKey
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+PLACEHOLDER_ISSUER = "https://your-tenant.eu.auth0.com/"
+AUDIENCE = "https://orders.example.com"
+
+
+def quickstart(name: str, issuer: DevIssuer) -> str:
+    match = re.search(rf"<!-- quickstart: {re.escape(name)} -->\n```python\n(.*?)```", README, re.DOTALL)
+    assert match is not None, f"README has no quick start {name!r}"
+    code = match.group(1)
+    assert PLACEHOLDER_ISSUER in code or name in ("fastapi", "django-views", "django-urls")
+    return code.replace(PLACEHOLDER_ISSUER, issuer.issuer)
+
+
+@pytest.fixture
+def readme_issuer(signing_keys: dict[str, SigningKey]) -> Iterator[DevIssuer]:
+    with DevIssuer(audience=AUDIENCE, keys=[signing_keys["RS256"]]) as issuer:
+        yield issuer
+
+
+def run_block(code: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "readme_quickstart"}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102  # our own README
+    return namespace
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_starlette_quickstart(readme_issuer: DevIssuer) -> None:
+    app = run_block(quickstart("starlette", readme_issuer))["app"]
+    with TestClient(app) as client:
+        assert client.get("/me", headers=auth(readme_issuer.token(subject="ann"))).json()["sub"] == "ann"
+        assert client.get("/orders", headers=auth(readme_issuer.token(scopes=["orders:read"]))).status_code == 200
+        assert client.get("/orders", headers=auth(readme_issuer.token())).json()["code"] == "insufficient_scope"
+    assert readme_issuer.server.hits["/.well-known/openid-configuration"] == 1
+
+
+def test_fastapi_quickstart(readme_issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWTGUARD_ISSUER", readme_issuer.issuer)
+    monkeypatch.setenv("JWTGUARD_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("JWTGUARD_DISCOVERY", "true")
+    app = run_block(quickstart("fastapi", readme_issuer))["app"]
+    with TestClient(app) as client:
+        ok = client.get("/orders", headers=auth(readme_issuer.token(subject="ann", scopes=["orders:read"])))
+        assert ok.json() == {"for": "ann"}
+        assert client.get("/orders", headers=auth(readme_issuer.token())).status_code == 403
+        assert client.get("/orders").json()["code"] == "token_missing"
+
+
+def test_flask_quickstart(readme_issuer: DevIssuer) -> None:
+    app = run_block(quickstart("flask", readme_issuer))["app"]
+    client = app.test_client()
+    assert client.get("/me", headers=auth(readme_issuer.token(subject="ann"))).json == {"sub": "ann"}
+    assert client.get("/me").json["code"] == "token_missing"
+    granted = client.get("/orders", headers=auth(readme_issuer.token(subject="ann", scopes=["orders:read"])))
+    assert granted.json == {"orders": [], "for": "ann"}
+    refused = client.get("/orders", headers=auth(readme_issuer.token()))
+    assert refused.status_code == 403
+    assert refused.headers["WWW-Authenticate"].endswith('scope="orders:read"')
+
+
+DJANGO_CLIENT = """
+import json, sys
+import django
+django.setup()
+from django.test.utils import setup_test_environment
+setup_test_environment()
+from django.test import Client
+client = Client()
+answers = []
+for token in sys.argv[1:]:
+    headers = {"Authorization": "Bearer " + token} if token != "-" else {}
+    response = client.get("/orders", headers=headers)
+    answers.append([response.status_code, json.loads(response.content)])
+print(json.dumps(answers))
+"""
+
+
+def test_django_quickstart_in_a_new_project(readme_issuer: DevIssuer, tmp_path: Path) -> None:
+    # What a new user does: django-admin startproject, then paste the three snippets.
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite"], cwd=tmp_path, check=True, capture_output=True
+    )
+    package = tmp_path / "mysite" / "mysite"
+    with (package / "settings.py").open("a", encoding="utf-8") as settings_file:
+        settings_file.write("\n" + quickstart("django-settings", readme_issuer))
+    (package / "views.py").write_text(quickstart("django-views", readme_issuer), encoding="utf-8")
+    (package / "urls.py").write_text(quickstart("django-urls", readme_issuer), encoding="utf-8")
+
+    tokens = [
+        readme_issuer.token(subject="ann", scopes=["orders:read"]),
+        readme_issuer.token(subject="bob"),
+        readme_issuer.token(expires_in=-600),
+        "-",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", DJANGO_CLIENT, *tokens],
+        cwd=tmp_path / "mysite",
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert answers[0] == [200, {"orders": [], "for": "ann"}]
+    assert [status for status, _ in answers[1:]] == [403, 401, 401]
+    assert [body["code"] for _, body in answers[1:]] == ["insufficient_scope", "token_expired", "token_missing"]
