@@ -15,8 +15,9 @@ __all__ = ["RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
 logger = logging.getLogger("jwtguard")
 
 _MAX_FIELD = 200
-# C0/C1 controls and the Unicode line and paragraph separators: anything that could forge a log line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0/C1 controls, line and paragraph separators, bidirectional overrides and lone surrogates: anything
+# that could forge a log line, reorder it on a terminal, or break a UTF-8 log handler.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def sanitize(value: object) -> str | None:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from .errors import InsufficientScope, TokenMissing
 from .principal import Principal
+from .settings import check_scopes
 
-__all__ = ["require_principal"]
+__all__ = ["check_scopes", "require_principal"]
 
 
 def require_principal(principal: object, scopes: Sequence[str]) -> Principal:

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._logging import RequestInfo
-from ._scopes import require_principal
+from ._scopes import check_scopes, require_principal
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .principal import Principal
@@ -100,7 +100,7 @@ async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: Rend
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    if "websocket.http.response" in scope.get("extensions", {}):
+    if "websocket.http.response" in (scope.get("extensions") or {}):
         await send({"type": "websocket.http.response.start", "status": rendered.status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": rendered.body})
     else:
@@ -119,6 +119,8 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     Unlike Starlette's `@requires`, which answers a bare 403, a refusal here is jwtguard's own
     401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
     """
+
+    scopes = check_scopes(scopes, "require_scopes")
 
     def decorator(endpoint: _F) -> _F:
         def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
@@ -154,7 +156,7 @@ class RequireScopes:
     """
 
     def __init__(self, *scopes: str) -> None:
-        self.scopes = scopes
+        self.scopes = check_scopes(scopes, "RequireScopes")
 
     def __call__(self, connection: HTTPConnection) -> Principal:
         return _principal_of(connection, self.scopes)

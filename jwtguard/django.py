@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from ._logging import RequestInfo
-from ._scopes import require_principal
+from ._scopes import check_scopes, require_principal
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .responses import RenderedError
@@ -83,6 +83,8 @@ class JWTGuardMiddleware:
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     """Decorate a view so it needs a token with all of `scopes` (401 `token_missing` / 403 `insufficient_scope`)."""
+
+    scopes = check_scopes(scopes, "require_scopes")
 
     def decorator(view: _F) -> _F:
         @functools.wraps(view)

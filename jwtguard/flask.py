@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, request
 
-from ._scopes import require_principal
+from ._scopes import check_scopes, require_principal
 from .errors import AuthError
 from .guard import Guard
 from .principal import Principal
@@ -66,6 +66,8 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     A refusal is jwtguard's 401 `token_missing` or 403 `insufficient_scope`, in the same format and with
     the same log record as every other refusal.
     """
+
+    scopes = check_scopes(scopes, "require_scopes")
 
     def decorator(view: _F) -> _F:
         @functools.wraps(view)

@@ -31,6 +31,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from ._logging import sanitize
 from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
 from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url
 
@@ -154,7 +155,7 @@ def _load_key(jwk: Any) -> VerificationKey:
     if alg is not None and (not isinstance(alg, str) or alg not in SUPPORTED_ALGORITHMS):
         raise ValueError("alg is not a supported signature algorithm")
     crv = jwk.get("crv")
-    if kty in _CURVES and crv not in _CURVES[kty]:
+    if kty in _CURVES and (not isinstance(crv, str) or crv not in _CURVES[kty]):
         raise ValueError("unsupported curve")
     if any(member in jwk for member in _PRIVATE_MEMBERS):
         # A published private key is public: anyone could sign with it.
@@ -183,9 +184,10 @@ def load_jwks(document: Any) -> tuple[list[VerificationKey], list[tuple[str, str
     for jwk in document["keys"]:
         try:
             keys.append(_load_key(jwk))
-        except ValueError as exc:
+        except Exception as exc:  # one bad entry must never cost the good keys
+            reason = str(exc) if isinstance(exc, ValueError) else "malformed key"
             kid = jwk.get("kid") if isinstance(jwk, dict) else None
-            skipped.append((kid[:_MAX_KID_LENGTH] if isinstance(kid, str) else "(no kid)", str(exc)))
+            skipped.append((sanitize(kid) or "(no kid)", reason))
     return keys, skipped
 
 
@@ -384,6 +386,9 @@ class KeySet:
         with self._lock:
             snapshot = self._snapshot
             if snapshot is not None and now < snapshot.expires_at:
+                candidates = snapshot.find(kid)  # a fetch may have landed since the look above
+                if candidates:
+                    return _choose(candidates, alg)
                 if kid is not None and len(kid) <= _MAX_KID_LENGTH:
                     self._unknown_kids[kid] = True
                 raise KeyNotFound("kid not in the JWKS, even after a refresh")
@@ -394,10 +399,16 @@ class KeySet:
         # Called with self._lock held.
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
-        self._inflight = future
-        self._last_attempt = now
         thread = threading.Thread(target=self._fetch_into, args=(future,), name="jwtguard-jwks", daemon=True)
-        thread.start()
+        self._last_attempt = now
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had (resource limits): a server fault, retried later
+            self._retry_at = now + self._min_refresh_interval
+            raise JWKSUnavailable(
+                "could not start the key fetch thread", retry_after=math.ceil(self._min_refresh_interval)
+            ) from None
+        self._inflight = future
         return future
 
     def _fetch_into(self, future: concurrent.futures.Future[bool]) -> None:

@@ -73,16 +73,18 @@ def problem_body(error: AuthError) -> dict[str, Any]:
     return body
 
 
+def _encode(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 def render_error(error: AuthError, settings: Settings) -> RenderedError:
     """Turn `error` into status, headers and body, applying `settings.error_body_hook` to the body only."""
-    body: Mapping[str, Any] = problem_body(error)
+    payload = _encode(problem_body(error))
     if settings.error_body_hook is not None:
         try:
-            body = settings.error_body_hook(error, dict(body))
-        except Exception:  # a broken hook must not turn a 401 into a 500
+            payload = _encode(settings.error_body_hook(error, problem_body(error)))
+        except Exception:  # a broken hook (or a body JSON cannot encode) must not turn a 401 into a 500
             logger.exception("jwtguard: error_body_hook failed; sending the default body")
-            body = problem_body(error)
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     headers: list[tuple[str, str]] = [
         ("content-type", "application/problem+json"),
         ("content-length", str(len(payload))),

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from .errors import AuthError
 
-__all__ = ["SUPPORTED_ALGORITHMS", "ErrorBodyHook", "Settings"]
+__all__ = ["SUPPORTED_ALGORITHMS", "ErrorBodyHook", "Settings", "check_key_url", "check_scopes"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -44,6 +45,22 @@ _HMAC = frozenset({"HS256", "HS384", "HS512"})
 ErrorBodyHook = Callable[["AuthError", dict[str, Any]], Mapping[str, Any]]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); also what a header value can carry.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+
+
+def check_scopes(scopes: Sequence[str], where: str) -> tuple[str, ...]:
+    """The scopes as a tuple, or `ConfigurationError` if one is not an RFC 6749 scope-token."""
+    if isinstance(scopes, str):
+        scopes = (scopes,)
+    for scope in scopes:
+        if not isinstance(scope, str) or _SCOPE_TOKEN.fullmatch(scope) is None:
+            raise ConfigurationError(
+                f"{where}: {scope!r} is not a scope (printable ASCII without spaces, quotes or backslashes); "
+                "list scopes one by one"
+            )
+    return tuple(scopes)
 
 
 def _is_loopback(host: str) -> bool:
@@ -222,9 +239,7 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive whole number of bytes, got {value!r}")
 
-        for scope in self.required_scopes:
-            if any(c.isspace() for c in scope):
-                raise ConfigurationError(f"required_scopes: {scope!r} contains whitespace; list scopes one by one")
+        check_scopes(self.required_scopes, "required_scopes")
         for path in self.exclude_paths:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths: {path!r} must start with '/'")
@@ -232,8 +247,8 @@ class Settings:
                 raise ConfigurationError(
                     f"exclude_paths: {path!r}: use an exact path ('/health') or a prefix ending in '/*' ('/public/*')"
                 )
-        if self.realm is not None and (not self.realm or any(ord(c) < 0x20 or ord(c) == 0x7F for c in self.realm)):
-            raise ConfigurationError("realm must be a non-empty string without control characters")
+        if self.realm is not None and (not isinstance(self.realm, str) or not _PRINTABLE_ASCII.fullmatch(self.realm)):
+            raise ConfigurationError("realm must be non-empty printable ASCII (it goes into a header)")
         if self.insecure_allow_any_issuer:
             logger.warning("jwtguard: insecure_allow_any_issuer is set; the 'iss' claim is not checked")
         if self.insecure_allow_any_audience:

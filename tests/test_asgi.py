@@ -339,3 +339,25 @@ def test_a_failing_error_body_hook_falls_back_to_the_default_body(settings: Sett
         response = client.get("/whoami")
     assert response.status_code == 401
     assert response.json()["code"] == "token_missing"
+
+
+def test_an_error_body_hook_returning_unencodable_json_falls_back(settings: Settings, issuer: DevIssuer) -> None:
+    import datetime
+
+    def hook(error: AuthError, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "at": datetime.datetime.now(tz=datetime.timezone.utc), "nan": float("nan")}
+
+    custom = Settings(**{**_fields(settings), "error_body_hook": hook})
+    with TestClient(starlette_app(custom)) as client:
+        response = client.get("/whoami")
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_missing"
+    assert "at" not in response.json()
+
+
+@pytest.mark.parametrize("scope", ["orders read", "lesen\u2192x", 'a"b', ""])
+def test_route_scope_helpers_refuse_scopes_that_cannot_be_sent(scope: str) -> None:
+    with pytest.raises(ConfigurationError, match="is not a scope"):
+        require_scopes(scope)
+    with pytest.raises(ConfigurationError, match="is not a scope"):
+        RequireScopes("ok", scope)

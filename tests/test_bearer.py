@@ -53,6 +53,9 @@ def test_valid_credentials(authorization: str | Sequence[str], token: str) -> No
         pytest.param(["Basic x", "Bearer abc"], InvalidRequest, id="two-schemes"),
         pytest.param("Bearer " + "a" * 101, TokenMalformed, id="over-the-cap"),
         pytest.param("Bearer " + "a" * 100_000, TokenMalformed, id="far-over-the-cap"),
+        pytest.param("Negotiate " + "Y" * 100_000, TokenMissing, id="large-credential-of-another-scheme"),
+        pytest.param("B\u00e9arer abc", InvalidRequest, id="non-token-scheme"),
+        pytest.param("x" * 100_000, InvalidRequest, id="huge-scheme"),
     ],
 )
 def test_invalid_credentials(authorization: str | Sequence[str] | None, error: type[AuthError]) -> None:

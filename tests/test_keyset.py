@@ -298,6 +298,11 @@ def test_unusable_keys_are_skipped_and_logged_once(
         short,
         private,
         "not an object",
+        {"kty": "EC", "crv": ["P-256"], "x": "AA", "y": "AA", "kid": "curve-list"},
+        {"kty": "RSA", "n": 12345, "e": "AQAB", "kid": "n-number"},
+        {"kty": "OKP", "crv": "Ed25519", "x": {"a": 1}, "kid": "x-object"},
+        {"kty": ["RSA"], "kid": "kty-list"},
+        good | {"kid": "forged\nINFO jwtguard: accepted\x1b[2J", "use": "enc"},
     ]
     issuer.server.jwks = {"keys": [*bad_keys, good]}
     guard = make_guard(issuer, clock)
@@ -316,6 +321,9 @@ def test_unusable_keys_are_skipped_and_logged_once(
     assert reasons["short-rsa"] == "RSA key shorter than 2048 bits"
     assert reasons["published-private"] == "contains private key material"
     assert reasons["encryption"] == "use is not 'sig'"
+    assert reasons["curve-list"] == "unsupported curve"
+    assert "forged?INFO jwtguard: accepted?[2J" in reasons
+    assert all("\n" not in str(kid) for kid in reasons)
 
 
 def generate_short_rsa_jwk() -> dict[str, Any]:
@@ -325,6 +333,31 @@ def generate_short_rsa_jwk() -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  # deliberately weak
     jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     return jwk | {"kid": "short-rsa", "alg": "RS256"}
+
+
+def test_a_malformed_key_in_a_static_jwks_does_not_cost_the_good_ones(issuer: DevIssuer) -> None:
+    bad = issuer.key.public_jwk() | {"kid": "bad", "crv": ["P-256"], "kty": "EC"}
+    guard = Guard(issuer.settings(jwks={"keys": [bad, issuer.key.public_jwk()]}))
+    assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
+
+
+def test_a_key_fetch_that_cannot_start_a_thread_is_a_503_and_is_retried(
+    issuer: DevIssuer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = make_guard(issuer, clock)
+    original_start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(JWKSUnavailable):
+        guard.authenticate(f"Bearer {issuer.token()}")
+    monkeypatch.setattr(threading.Thread, "start", original_start)
+    with pytest.raises(JWKSUnavailable):  # inside the retry interval: refused at once, no waiting
+        guard.authenticate(f"Bearer {issuer.token()}")
+    clock.advance(31)
+    assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
 
 
 def test_a_static_jwks_needs_no_network(issuer: DevIssuer, other_keys: dict[str, SigningKey]) -> None:

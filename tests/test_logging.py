@@ -1,0 +1,32 @@
+"""Log hygiene: what reaches a log field is short, single-line and safe for any handler."""
+
+from __future__ import annotations
+
+import pytest
+
+from jwtguard._logging import sanitize
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("alice", "alice", id="plain"),
+        pytest.param("a\nb\rc\td", "a?b?c?d", id="newlines-and-tabs"),
+        pytest.param("\x1b[31mred", "?[31mred", id="terminal-escape"),
+        pytest.param("x\u2028y\u2029z", "x?y?z", id="unicode-line-separators"),
+        pytest.param("admin\u202egnp.exe", "admin?gnp.exe", id="bidi-override"),
+        pytest.param("lone\ud800surrogate", "lone?surrogate", id="lone-surrogate"),
+        pytest.param("\x85next-line", "?next-line", id="c1-control"),
+        pytest.param(12345, "12345", id="not-a-string"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_sanitize(value: object, expected: str | None) -> None:
+    assert sanitize(value) == expected
+
+
+def test_sanitize_truncates() -> None:
+    result = sanitize("k" * 10_000)
+    assert result is not None
+    assert len(result) == 200
+    assert result.endswith("...")
