@@ -56,6 +56,8 @@ class JWTGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
+            if scope["type"] == "lifespan":
+                receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
         request = _request_info(scope)
@@ -88,6 +90,23 @@ class JWTGuardMiddleware:
             if started:
                 raise
             await _send_error(scope, receive, send, self.guard.reject(exc, request))
+
+    def _lifespan_receive(self, receive: Receive) -> Receive:
+        """Warm the key sets at startup (per `jwks_prefetch`) and close them at shutdown.
+
+        In "strict" mode a failed prefetch raises from the app's `receive`, which the app's lifespan
+        handler reports as `lifespan.startup.failed`: the server refuses to start.
+        """
+
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.guard.astartup()
+            elif message["type"] == "lifespan.shutdown":
+                self.guard.close()
+            return message
+
+        return lifespan_receive
 
 
 async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: RenderedError) -> None:

@@ -67,6 +67,7 @@ class JWTGuardMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.guard = Guard(settings_from_django())
+        self.guard.startup()  # per jwks_prefetch
         self.set_user = bool(getattr(django_settings, "JWTGUARD_SET_USER", False))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

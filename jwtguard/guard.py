@@ -8,9 +8,12 @@ signature verifies. Key lookup is the only I/O and has a sync and an async face.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jwt.algorithms import Algorithm, get_default_algorithms
@@ -24,25 +27,43 @@ from .errors import (
     AuthError,
     ClaimInvalid,
     ClaimMissing,
+    ConfigurationError,
     InsufficientScope,
     IssuerInvalid,
+    JWKSUnavailable,
     SignatureInvalid,
     TokenContext,
     TokenExpired,
     TokenMissing,
     TokenNotYetValid,
 )
-from .jwks import KeySet, VerificationKey
+from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal, scopes_from_claims
 from .responses import RenderedError, render_error
 from .settings import SUPPORTED_ALGORITHMS, Settings
 
 __all__ = ["Guard"]
 
+logger = logging.getLogger("jwtguard")
+
 _ALGORITHMS: Mapping[str, Algorithm] = {
     name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
 }
 _DOT_SEGMENT = ("/./", "/../", "//")
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """One trusted issuer as the guard uses it."""
+
+    names: frozenset[str]
+    audiences: frozenset[str]
+    algorithms: frozenset[str]
+    key_set: KeySet
+
+    @property
+    def label(self) -> str:
+        return min(self.names) if self.names else self.key_set.source
 
 
 class Guard:
@@ -58,15 +79,31 @@ class Guard:
         settings: Settings,
         *,
         key_set: KeySet | None = None,
+        fetcher: Fetcher | None = None,
+        key_clock: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`fetcher` and `key_clock` are handed to every issuer's `KeySet` (tests inject them);
+        `key_set` replaces the key set of a single-issuer configuration; `clock` is the wall clock
+        for `exp`/`nbf`/`iat`."""
         self.settings = settings
-        self.key_set = key_set if key_set is not None else KeySet.from_settings(settings)
         self._clock = clock
+        trusted = settings.trusted_issuers
+        if key_set is not None and len(trusted) != 1:
+            raise ConfigurationError("key_set= replaces the key set of a single issuer; use fetcher= instead")
         # Everything derivable from settings is derived once, here.
-        self._allowed_algorithms = frozenset(settings.algorithms)
-        self._issuers = frozenset(settings.issuers)
-        self._audiences = frozenset(settings.audiences)
+        self._routes = tuple(
+            _Route(
+                names=frozenset(entry.names),
+                audiences=frozenset(entry.audience or ()),
+                algorithms=frozenset(entry.algorithms or ()),
+                key_set=key_set or KeySet.from_settings(settings, entry, fetcher=fetcher, clock=key_clock),
+            )
+            for entry in trusted
+        )
+        self._by_issuer = (
+            {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
+        )
         self._leeway = float(settings.leeway)
         self._required_claims = tuple(settings.required_claims)
         self._required_scopes = tuple(settings.required_scopes)
@@ -81,6 +118,18 @@ class Guard:
         self._excluded_exact = frozenset(exact)
         self._excluded_prefixes = tuple(prefixes)
 
+    @property
+    def key_set(self) -> KeySet:
+        """The key set of a single-issuer configuration."""
+        if len(self._routes) != 1:
+            raise ConfigurationError("several issuers are configured: use key_sets")
+        return self._routes[0].key_set
+
+    @property
+    def key_sets(self) -> dict[str, KeySet]:
+        """Every issuer's key set, by its first `iss` value (or key source when any issuer is accepted)."""
+        return {route.label: route.key_set for route in self._routes}
+
     # -- token validation ---------------------------------------------------------------------------
 
     def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
@@ -92,24 +141,24 @@ class Guard:
         return (await self._authenticate_async(authorization))[0]
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        parsed, context = self._parse(authorization)
+        parsed, context, route = self._parse(authorization)
         try:
-            key = self.key_set.get_key(parsed.kid, parsed.alg)
+            key = route.key_set.get_key(parsed.kid, parsed.alg)
         except AuthError as exc:
             exc.context = context
             raise
-        return self._verify(parsed, key, context)
+        return self._verify(parsed, key, context, route)
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        parsed, context = self._parse(authorization)
+        parsed, context, route = self._parse(authorization)
         try:
-            key = await self.key_set.aget_key(parsed.kid, parsed.alg)
+            key = await route.key_set.aget_key(parsed.kid, parsed.alg)
         except AuthError as exc:
             exc.context = context
             raise
-        return self._verify(parsed, key, context)
+        return self._verify(parsed, key, context, route)
 
-    def _parse(self, authorization: str | Sequence[str] | None) -> tuple[ParsedToken, TokenContext]:
+    def _parse(self, authorization: str | Sequence[str] | None) -> tuple[ParsedToken, TokenContext, _Route]:
         token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
         token_fingerprint = fingerprint(token)
         try:
@@ -128,12 +177,33 @@ class Guard:
             jti=_str_or_none(claims.get("jti")),
             verified=False,
         )
-        if parsed.alg not in self._allowed_algorithms:
-            raise AlgorithmNotAllowed("alg is not in the algorithms allow-list", context=context)
-        return parsed, context
+        try:
+            route = self._route(claims)
+            if parsed.alg not in route.algorithms:
+                raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
+        except AuthError as exc:
+            exc.context = context
+            raise
+        return parsed, context, route
+
+    def _route(self, claims: Mapping[str, Any]) -> _Route:
+        if self._by_issuer is None:
+            return self._routes[0]
+        # With several issuers the unverified `iss` only chooses whose keys to try: it names a configured
+        # issuer or the token is refused, and nothing is ever fetched from a URL the token names. The
+        # signature and then `iss` itself are verified against that issuer as usual.
+        iss = claims.get("iss")
+        if iss is None:
+            raise IssuerInvalid("iss is absent")
+        if not isinstance(iss, str):
+            raise ClaimInvalid("'iss' is not a string")
+        route = self._by_issuer.get(iss)
+        if route is None:
+            raise IssuerInvalid("iss is not a configured issuer")
+        return route
 
     def _verify(
-        self, parsed: ParsedToken, key: VerificationKey, context: TokenContext
+        self, parsed: ParsedToken, key: VerificationKey, context: TokenContext, route: _Route
     ) -> tuple[Principal, TokenContext]:
         try:
             valid = _ALGORITHMS[parsed.alg].verify(parsed.signing_input, key.public_key, parsed.signature)
@@ -151,13 +221,13 @@ class Guard:
             verified=True,
         )
         try:
-            scopes = self._check_claims(parsed.claims)
+            scopes = self._check_claims(parsed.claims, route)
         except AuthError as exc:
             exc.context = context
             raise
         return Principal(parsed.claims, scopes, context), context
 
-    def _check_claims(self, claims: dict[str, Any]) -> frozenset[str]:
+    def _check_claims(self, claims: dict[str, Any], route: _Route) -> frozenset[str]:
         now = self._clock()
         leeway = self._leeway
         exp = _numeric_date(claims, "exp")
@@ -175,7 +245,7 @@ class Guard:
         iss = claims.get("iss")
         if iss is not None and not isinstance(iss, str):
             raise ClaimInvalid("'iss' is not a string")
-        if self._issuers and iss not in self._issuers:
+        if route.names and iss not in route.names:
             raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer")
 
         aud = claims.get("aud")
@@ -188,7 +258,7 @@ class Guard:
             audiences = tuple(aud)
         else:
             raise ClaimInvalid("'aud' is neither a string nor a list of strings")
-        if self._audiences and self._audiences.isdisjoint(audiences):
+        if route.audiences and route.audiences.isdisjoint(audiences):
             raise AudienceInvalid("aud is absent" if aud is None else "no aud value is a configured audience")
 
         for name in self._required_claims:
@@ -255,6 +325,44 @@ class Guard:
             raise
         log_acceptance(principal, context, request)
         return principal
+
+    # -- lifecycle and health ---------------------------------------------------------------------
+
+    def startup(self) -> None:
+        """Warm the key sets per `jwks_prefetch` (WSGI adapters call this at construction).
+
+        "off": nothing. "degraded": fetch now, log and carry on if an issuer fails. "strict": raise
+        `JWKSUnavailable` if any issuer has no usable keys.
+        """
+        if self.settings.jwks_prefetch != "off":
+            self._after_prefetch([route.key_set.prefetch() for route in self._routes])
+
+    async def astartup(self) -> None:
+        """Like `startup`, for the ASGI lifespan; issuers are fetched concurrently."""
+        if self.settings.jwks_prefetch != "off":
+            results = await asyncio.gather(*(route.key_set.aprefetch() for route in self._routes))
+            self._after_prefetch(list(results))
+
+    def _after_prefetch(self, results: list[bool]) -> None:
+        failed = [route.label for route, ok in zip(self._routes, results, strict=True) if not ok]
+        if not failed:
+            return
+        if self.settings.jwks_prefetch == "strict":
+            raise JWKSUnavailable(f"prefetch found no usable keys for {', '.join(failed)}")
+        logger.warning("jwtguard: starting without usable keys for %s; requests will retry", ", ".join(failed))
+
+    def health(self) -> dict[str, Any]:
+        """A readiness report: "ok", "degraded" (stale keys, or some issuers failing) or "unavailable"."""
+        issuers = {route.label: route.key_set.health() for route in self._routes}
+        usable = [report["usable"] for report in issuers.values()]
+        healthy = [report["usable"] and not report["failing"] and not report["stale"] for report in issuers.values()]
+        status = "ok" if all(healthy) else "unavailable" if not any(usable) else "degraded"
+        return {"status": status, "issuers": issuers}
+
+    def close(self) -> None:
+        """Release the key sets' HTTP clients."""
+        for route in self._routes:
+            route.key_set.close()
 
     def reject(self, error: AuthError, request: RequestInfo) -> RenderedError:
         """Log `error` for `request` and render it; for errors raised after `check_request`."""

@@ -6,8 +6,10 @@ Design notes (the failure modes other validators are known for):
   cancel it.
 - An unknown `kid` triggers a refresh at most once per `jwks_min_refresh_interval`; unknown kids are
   remembered (bounded) so a flood of forged kids costs no fetches at all.
-- A failed fetch is not retried by every request: for `jwks_min_refresh_interval` requests that need the
-  network get `jwks_unavailable` at once, with `Retry-After`.
+- Steady traffic never waits: a refresh starts in the background before the keys expire.
+- A failed fetch is not retried by every request, and does not cost the keys already known: they keep
+  serving for `jwks_max_stale`; with no usable key, requests get `jwks_unavailable` at once, with
+  `Retry-After`, until `jwks_min_refresh_interval` has passed.
 - Nothing a token says is fetched: keys come only from the configured `jwks_uri`, the configured issuer's
   discovery document, or a static JWKS.
 """
@@ -20,6 +22,8 @@ import contextlib
 import json
 import logging
 import math
+import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,9 +37,20 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from ._logging import sanitize
 from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
-from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url
+from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url
 
-__all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher", "KeySet", "VerificationKey", "load_jwks"]
+__all__ = [
+    "KEY_EVENTS",
+    "FetchError",
+    "FetchResponse",
+    "Fetcher",
+    "HttpxFetcher",
+    "KeyEvent",
+    "KeySet",
+    "VerificationKey",
+    "cache_ttl",
+    "load_jwks",
+]
 
 logger = logging.getLogger("jwtguard")
 
@@ -191,21 +206,47 @@ def load_jwks(document: Any) -> tuple[list[VerificationKey], list[tuple[str, str
     return keys, skipped
 
 
+#: The key-management events passed to `Settings.key_event_hook` (and logged as `jwtguard_event`).
+KEY_EVENTS = (
+    "jwks_fetch_succeeded",
+    "jwks_fetch_failed",
+    "jwks_stale_served",
+    "jwks_refresh_suppressed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEvent:
+    """Something the key set did, for metrics: see `KEY_EVENTS` for the names."""
+
+    name: str
+    source: str
+    duration: float | None = None
+    error: str | None = None
+    keys: int | None = None
+    age: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     keys: tuple[VerificationKey, ...]
     by_kid: Mapping[str, tuple[VerificationKey, ...]]
     fetched_at: float
-    expires_at: float
+    refresh_at: float  # refresh in the background from here on (refresh-ahead, jittered)
+    expires_at: float  # fresh until here
+    stale_until: float  # usable, while the endpoint fails, until here
 
     @classmethod
-    def build(cls, keys: Iterable[VerificationKey], fetched_at: float, expires_at: float) -> _Snapshot:
+    def build(
+        cls, keys: Iterable[VerificationKey], fetched_at: float, ttl: float, max_stale: float, jitter: float
+    ) -> _Snapshot:
         all_keys = tuple(keys)
         by_kid: dict[str, tuple[VerificationKey, ...]] = {}
         for key in all_keys:
             if key.kid is not None:
                 by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
-        return cls(all_keys, by_kid, fetched_at, expires_at)
+        expires_at = fetched_at + ttl
+        return cls(all_keys, by_kid, fetched_at, fetched_at + ttl * jitter, expires_at, expires_at + max_stale)
 
     def find(self, kid: str | None) -> tuple[VerificationKey, ...]:
         if kid is not None:
@@ -223,11 +264,34 @@ def _choose(candidates: tuple[VerificationKey, ...], alg: str) -> VerificationKe
     raise AlgorithmNotAllowed("alg does not fit the type or curve of the key named by kid")
 
 
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
+
+
+def cache_ttl(headers: Mapping[str, str], default: float, minimum: float, maximum: float) -> float:
+    """The TTL the key server asks for with `Cache-Control`, kept within `[minimum, maximum]`."""
+    value = headers.get("cache-control") or headers.get("Cache-Control") or ""
+    if _NO_CACHE.search(value):
+        return minimum
+    match = _MAX_AGE.search(value)
+    if match is None:
+        return default
+    return min(max(float(match.group(1)), minimum), maximum)
+
+
 # -- the key set ------------------------------------------------------------------------------------
+
+_Plan = VerificationKey | concurrent.futures.Future[bool]
 
 
 class KeySet:
-    """Keys of one issuer, by `kid`. `get_key` and `aget_key` share one cache and one in-flight fetch."""
+    """Keys of one issuer, by `kid`. `get_key` and `aget_key` share one cache and one in-flight fetch.
+
+    Freshness: a fetched JWKS is fresh for the key server's `max-age` (within `[cache_ttl_min,
+    cache_ttl_max]`, else `cache_ttl`); after 75-90% of that a request starts a background refresh
+    without waiting for it. When a refresh fails the last good keys keep serving for `max_stale`
+    seconds after they expired; only with no usable key at all does a request get `JWKSUnavailable`.
+    """
 
     def __init__(
         self,
@@ -236,12 +300,17 @@ class KeySet:
         discovery_issuer: str | None = None,
         jwks: Mapping[str, Any] | None = None,
         cache_ttl: float = 600.0,
-        min_refresh_interval: float = 30.0,
+        cache_ttl_min: float = 60.0,
+        cache_ttl_max: float = 86400.0,
+        min_refresh_interval: float = 10.0,
+        max_stale: float = 3600.0,
         timeout: float = 3.0,
         max_bytes: int = 512 * 1024,
         fetcher: Fetcher | None = None,
         clock: Clock = time.monotonic,
+        event_hook: Callable[[KeyEvent], None] | None = None,
         max_unknown_kids: int = 1024,
+        jitter: Callable[[], float] | None = None,
     ) -> None:
         if sum(source is not None for source in (jwks_uri, discovery_issuer, jwks)) != 1:
             raise ConfigurationError("a KeySet needs exactly one of jwks_uri, discovery_issuer or jwks")
@@ -249,19 +318,26 @@ class KeySet:
             check_key_url(jwks_uri, "jwks_uri")
         self._jwks_uri = jwks_uri
         self._discovery_issuer = discovery_issuer
+        self.source = jwks_uri or (f"discovery:{discovery_issuer}" if discovery_issuer else "static jwks")
         self._cache_ttl = cache_ttl
+        self._cache_ttl_min = cache_ttl_min
+        self._cache_ttl_max = cache_ttl_max
         self._min_refresh_interval = min_refresh_interval
+        self._max_stale = max_stale
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._owns_fetcher = fetcher is None
         self._fetcher: Fetcher = fetcher if fetcher is not None else HttpxFetcher()
         self._clock = clock
+        self._event_hook = event_hook
+        self._jitter = jitter or (lambda: random.uniform(0.75, 0.9))  # noqa: S311  # spreads refreshes, no secret
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
         self._last_attempt = -math.inf
         self._retry_at = -math.inf
         self._failing = False
+        self._last_result: tuple[bool, float, float, str | None] | None = None  # ok, at, duration, error
         self._skipped_logged: frozenset[tuple[str, str]] = frozenset()
         # cachetools caches are not thread-safe: both are only touched under self._lock or by the one
         # fetch thread.
@@ -269,7 +345,7 @@ class KeySet:
             maxsize=max_unknown_kids, ttl=min_refresh_interval, timer=clock
         )
         self._discovered: cachetools.TTLCache[str, str] = cachetools.TTLCache(
-            maxsize=1, ttl=max(cache_ttl, 3600.0), timer=clock
+            maxsize=1, ttl=max(cache_ttl_max, 3600.0), timer=clock
         )
         self._static = jwks is not None
         if jwks is not None:
@@ -278,23 +354,37 @@ class KeySet:
             if not keys:
                 reasons = "; ".join(f"{kid}: {why}" for kid, why in skipped) or "the keys list is empty"
                 raise ConfigurationError(f"the static jwks has no usable verification key ({reasons})")
-            self._snapshot = _Snapshot.build(keys, fetched_at=clock(), expires_at=math.inf)
+            self._snapshot = _Snapshot.build(keys, clock(), math.inf, 0.0, 1.0)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, fetcher: Fetcher | None = None, clock: Clock = time.monotonic
+        cls,
+        settings: Settings,
+        issuer: Issuer | None = None,
+        *,
+        fetcher: Fetcher | None = None,
+        clock: Clock = time.monotonic,
     ) -> KeySet:
-        """The key set that `settings` describe."""
+        """The key set of `issuer` (default: the only trusted issuer) as `settings` describe it."""
+        if issuer is None:
+            trusted = settings.trusted_issuers
+            if len(trusted) != 1:
+                raise ConfigurationError("several issuers are configured: pass the one this KeySet is for")
+            issuer = trusted[0]
         return cls(
-            jwks_uri=settings.jwks_uri,
-            discovery_issuer=settings.issuers[0] if settings.discovery else None,
-            jwks=settings.static_jwks,
+            jwks_uri=issuer.jwks_uri,
+            discovery_issuer=issuer.names[0] if issuer.discovery else None,
+            jwks=issuer.static_jwks,
             cache_ttl=settings.jwks_cache_ttl,
+            cache_ttl_min=settings.jwks_cache_ttl_min,
+            cache_ttl_max=settings.jwks_cache_ttl_max,
             min_refresh_interval=settings.jwks_min_refresh_interval,
+            max_stale=settings.jwks_max_stale,
             timeout=settings.jwks_timeout,
             max_bytes=settings.jwks_max_bytes,
             fetcher=fetcher,
             clock=clock,
+            event_hook=settings.key_event_hook,
         )
 
     # -- the two faces ----------------------------------------------------------------------------
@@ -304,37 +394,82 @@ class KeySet:
 
         Raises `KeyNotFound`, `AlgorithmNotAllowed` or `JWKSUnavailable`.
         """
-        candidates = self._cached(kid)
-        if candidates:
-            return _choose(candidates, alg)
-        future = self._plan_refresh(kid)
-        if future is not None:
-            concurrent.futures.wait([future], timeout=self._timeout + 0.1)
-        return self._after_refresh(kid, alg)
+        snapshot = self._snapshot  # the hot path: one atomic read, no lock
+        if snapshot is not None and self._clock() < snapshot.refresh_at:
+            candidates = snapshot.find(kid)
+            if candidates:
+                return _choose(candidates, alg)
+        plan = self._plan(kid, alg)
+        if isinstance(plan, VerificationKey):
+            return plan
+        concurrent.futures.wait([plan], timeout=self._timeout + 0.1)
+        return self._after_fetch(kid, alg)
 
     async def aget_key(self, kid: str | None, alg: str) -> VerificationKey:
         """Like `get_key`, but waits for a fetch without blocking the event loop."""
-        candidates = self._cached(kid)
-        if candidates:
-            return _choose(candidates, alg)
-        future = self._plan_refresh(kid)
-        if future is not None and not future.done():
-            loop = asyncio.get_running_loop()
-            waiter: asyncio.Future[None] = loop.create_future()
+        snapshot = self._snapshot
+        if snapshot is not None and self._clock() < snapshot.refresh_at:
+            candidates = snapshot.find(kid)
+            if candidates:
+                return _choose(candidates, alg)
+        plan = self._plan(kid, alg)
+        if isinstance(plan, VerificationKey):
+            return plan
+        await _wait_async(plan, self._timeout + 0.1)
+        return self._after_fetch(kid, alg)
 
-            def wake(_: object) -> None:
-                # The loop may have closed while the fetch ran; then nobody is waiting.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_set_done, waiter)
+    def prefetch(self) -> bool:
+        """Fetch the JWKS now (unless keys are fresh) and wait for it; True when usable keys are loaded."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and self._clock() < snapshot.expires_at:
+                return True
+            future = self._inflight or self._start_fetch(self._clock())
+        concurrent.futures.wait([future], timeout=self._timeout + 0.1)
+        return self._usable_snapshot() is not None
 
-            future.add_done_callback(wake)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(waiter, timeout=self._timeout + 0.1)
-        return self._after_refresh(kid, alg)
+    async def aprefetch(self) -> bool:
+        """Like `prefetch`, without blocking the event loop."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is not None and self._clock() < snapshot.expires_at:
+                return True
+            future = self._inflight or self._start_fetch(self._clock())
+        await _wait_async(future, self._timeout + 0.1)
+        return self._usable_snapshot() is not None
+
+    def health(self) -> dict[str, Any]:
+        """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not."""
+        now = self._clock()
+        with self._lock:
+            snapshot, last, failing = self._snapshot, self._last_result, self._failing
+        report: dict[str, Any] = {
+            "source": self.source,
+            "usable": snapshot is not None and now < snapshot.stale_until,
+            "fresh": snapshot is not None and now < snapshot.expires_at,
+            "stale": snapshot is not None and snapshot.expires_at <= now < snapshot.stale_until,
+            "failing": failing,
+            "keys": len(snapshot.keys) if snapshot is not None else 0,
+            "kids": sorted(key.kid for key in snapshot.keys if key.kid is not None) if snapshot is not None else [],
+            "age_seconds": None if snapshot is None or self._static else round(now - snapshot.fetched_at, 3),
+            "last_fetch": None,
+        }
+        if last is not None:
+            ok, at, duration, error = last
+            report["last_fetch"] = {
+                "ok": ok,
+                "seconds_ago": round(now - at, 3),
+                "duration_ms": round(duration * 1000, 1),
+                "error": error,
+            }
+        return report
 
     def peek(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """The cached keys for `kid` while the cache is fresh; never does I/O."""
-        return self._cached(kid)
+        snapshot = self._snapshot
+        if snapshot is None or self._clock() >= snapshot.expires_at:
+            return ()
+        return snapshot.find(kid)
 
     def close(self) -> None:
         """Release the HTTP client if this key set created it."""
@@ -343,57 +478,91 @@ class KeySet:
 
     # -- cache logic, shared by both faces --------------------------------------------------------
 
-    def _cached(self, kid: str | None) -> tuple[VerificationKey, ...]:
-        snapshot = self._snapshot  # one atomic read: no lock on the hot path
-        if snapshot is None or self._clock() >= snapshot.expires_at:
-            return ()
-        return snapshot.find(kid)
+    def _usable_snapshot(self) -> _Snapshot | None:
+        snapshot = self._snapshot
+        if snapshot is None or self._clock() >= snapshot.stale_until:
+            return None
+        return snapshot
 
-    def _plan_refresh(self, kid: str | None) -> concurrent.futures.Future[bool] | None:
-        """On a miss: the fetch to wait for, None to look again, or an exception when no fetch is allowed."""
-        now = self._clock()
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and now < snapshot.expires_at:
-                if snapshot.find(kid):
-                    return None  # another thread refreshed meanwhile
-                if self._static or kid is None:
-                    raise KeyNotFound("no key matches the token (no kid, or not in the static jwks)")
-                if len(kid) > _MAX_KID_LENGTH:
-                    raise KeyNotFound("kid too long to be looked up")
-                if self._inflight is not None:
+    def _plan(self, kid: str | None, alg: str) -> _Plan:
+        """Off the hot path: a key to use now, or the fetch to wait for; raises when neither is allowed."""
+        events: list[KeyEvent] = []
+        try:
+            with self._lock:
+                return self._plan_locked(kid, alg, self._clock(), events)
+        finally:
+            self._emit(events)
+
+    def _plan_locked(self, kid: str | None, alg: str, now: float, events: list[KeyEvent]) -> _Plan:
+        snapshot = self._snapshot
+        if snapshot is not None and now < snapshot.stale_until:
+            candidates = snapshot.find(kid)
+            if candidates:
+                if now < snapshot.expires_at:
+                    self._refresh_in_background(now)  # past refresh_at: refresh ahead, serve now
+                    return _choose(candidates, alg)
+                if self._inflight is None and not self._failing and now >= self._retry_at:
+                    return self._start_fetch(now)  # expired with the endpoint healthy: wait for fresh keys
+                if self._inflight is not None and not self._failing:
                     return self._inflight
-                if kid in self._unknown_kids:
-                    raise KeyNotFound("kid not in the JWKS (remembered from a recent refresh)")
-                if now - self._last_attempt < self._min_refresh_interval:
-                    self._unknown_kids[kid] = True
-                    raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
-                return self._start_fetch(now)
+                # The endpoint is failing: the last good keys keep serving until stale_until.
+                self._refresh_in_background(now)
+                events.append(self._event("jwks_stale_served", age=now - snapshot.fetched_at))
+                return _choose(candidates, alg)
+            if self._static or kid is None:
+                raise KeyNotFound("no key matches the token (no kid, or not in the static jwks)")
+            if len(kid) > _MAX_KID_LENGTH:
+                raise KeyNotFound("kid too long to be looked up")
             if self._inflight is not None:
                 return self._inflight
-            if now < self._retry_at:
-                raise JWKSUnavailable(
-                    "key endpoint failed recently; next attempt after jwks_min_refresh_interval",
-                    retry_after=math.ceil(self._retry_at - now),
-                )
+            if kid in self._unknown_kids:
+                raise KeyNotFound("kid not in the JWKS (remembered from a recent refresh)")
+            if now - self._last_attempt < self._min_refresh_interval or now < self._retry_at:
+                self._unknown_kids[kid] = True
+                events.append(self._event("jwks_refresh_suppressed"))
+                raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
             return self._start_fetch(now)
+        if self._inflight is not None:
+            return self._inflight
+        if now < self._retry_at:
+            raise JWKSUnavailable(
+                "key endpoint failed recently; next attempt after jwks_min_refresh_interval",
+                retry_after=math.ceil(self._retry_at - now),
+            )
+        return self._start_fetch(now)
 
-    def _after_refresh(self, kid: str | None, alg: str) -> VerificationKey:
-        candidates = self._cached(kid)
-        if candidates:
-            return _choose(candidates, alg)
-        now = self._clock()
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and now < snapshot.expires_at:
-                candidates = snapshot.find(kid)  # a fetch may have landed since the look above
-                if candidates:
-                    return _choose(candidates, alg)
-                if kid is not None and len(kid) <= _MAX_KID_LENGTH:
-                    self._unknown_kids[kid] = True
-                raise KeyNotFound("kid not in the JWKS, even after a refresh")
-            retry_after = math.ceil(self._retry_at - now) if now < self._retry_at else 1
-        raise JWKSUnavailable("no usable keys and the key endpoint failed", retry_after=retry_after)
+    def _after_fetch(self, kid: str | None, alg: str) -> VerificationKey:
+        events: list[KeyEvent] = []
+        try:
+            now = self._clock()
+            with self._lock:
+                snapshot = self._snapshot
+                if snapshot is not None and now < snapshot.stale_until:
+                    candidates = snapshot.find(kid)
+                    if candidates:
+                        if now >= snapshot.expires_at:
+                            events.append(self._event("jwks_stale_served", age=now - snapshot.fetched_at))
+                        return _choose(candidates, alg)
+                    if kid is not None and len(kid) <= _MAX_KID_LENGTH:
+                        self._unknown_kids[kid] = True
+                    raise KeyNotFound("kid not in the JWKS, even after a refresh")
+                retry_after = math.ceil(self._retry_at - now) if now < self._retry_at else 1
+            raise JWKSUnavailable("no usable keys and the key endpoint failed", retry_after=retry_after)
+        finally:
+            self._emit(events)
+
+    def _refresh_in_background(self, now: float) -> None:
+        # Called with self._lock held. Nobody waits for this fetch.
+        snapshot = self._snapshot
+        if (
+            snapshot is not None
+            and now >= snapshot.refresh_at
+            and self._inflight is None
+            and now >= self._retry_at
+            and now - self._last_attempt >= self._min_refresh_interval
+        ):
+            with contextlib.suppress(JWKSUnavailable):  # no thread: the next request tries again
+                self._start_fetch(now)
 
     def _start_fetch(self, now: float) -> concurrent.futures.Future[bool]:
         # Called with self._lock held.
@@ -412,36 +581,67 @@ class KeySet:
         return future
 
     def _fetch_into(self, future: concurrent.futures.Future[bool]) -> None:
+        started = time.monotonic()
         try:
             snapshot = self._fetch_snapshot()
-        except Exception as exc:  # any failure of the key endpoint becomes a FetchError-like log line
+        except Exception as exc:  # any failure of the key endpoint is logged and becomes state, never a 500
+            duration = time.monotonic() - started
             reason = str(exc) if isinstance(exc, FetchError) else f"unexpected {type(exc).__name__}"
             with self._lock:
+                now = self._clock()
                 self._inflight = None
-                self._retry_at = self._clock() + self._min_refresh_interval
+                self._retry_at = now + self._min_refresh_interval
                 self._discovered.clear()
                 first_failure, self._failing = not self._failing, True
+                self._last_result = (False, now, duration, reason)
+                usable = self._snapshot is not None and now < self._snapshot.stale_until
             log = logger.error if first_failure else logger.debug
             log(
-                "jwtguard: JWKS fetch failed: %s",
+                "jwtguard: JWKS fetch from %s failed: %s (%s)",
+                self.source,
                 reason,
-                extra={"jwtguard_event": "jwks_fetch_failed", "jwtguard_reason": reason},
+                "serving the last good keys" if usable else "no usable keys",
+                extra={
+                    "jwtguard_event": "jwks_fetch_failed",
+                    "jwtguard_reason": reason,
+                    "jwtguard_source": self.source,
+                },
             )
+            self._emit([self._event("jwks_fetch_failed", duration=duration, error=reason)])
             future.set_result(False)
             return
+        duration = time.monotonic() - started
         with self._lock:
             self._snapshot = snapshot
             self._inflight = None
             self._retry_at = -math.inf
             self._unknown_kids.clear()
             recovered, self._failing = self._failing, False
+            self._last_result = (True, self._clock(), duration, None)
         if recovered:
-            logger.warning("jwtguard: JWKS fetch recovered", extra={"jwtguard_event": "jwks_fetch_recovered"})
+            logger.warning(
+                "jwtguard: JWKS fetch from %s recovered",
+                self.source,
+                extra={"jwtguard_event": "jwks_fetch_recovered", "jwtguard_source": self.source},
+            )
+        self._emit([self._event("jwks_fetch_succeeded", duration=duration, keys=len(snapshot.keys))])
         future.set_result(True)
+
+    def _event(self, name: str, **fields: Any) -> KeyEvent:
+        return KeyEvent(name=name, source=self.source, **fields)
+
+    def _emit(self, events: list[KeyEvent]) -> None:
+        if self._event_hook is None:
+            return
+        for event in events:
+            try:
+                self._event_hook(event)
+            except Exception:  # metrics must never break authentication
+                logger.exception("jwtguard: key_event_hook failed on %s", event.name)
 
     # -- the network --------------------------------------------------------------------------------
 
-    def _get_json(self, url: str, deadline: float) -> Any:
+    def _get(self, url: str, deadline: float) -> FetchResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError("timed out (jwks_timeout)")
@@ -450,6 +650,10 @@ class KeySet:
             raise FetchError(f"HTTP {response.status} from the key endpoint")
         if len(response.content) > self._max_bytes:
             raise FetchError("response larger than jwks_max_bytes")
+        return response
+
+    @staticmethod
+    def _json(response: FetchResponse) -> Any:
         try:
             return json.loads(response.content)
         except (ValueError, RecursionError):
@@ -464,7 +668,7 @@ class KeySet:
         cached = self._discovered.get("jwks_uri")
         if cached is not None:
             return cached
-        document = self._get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", deadline)
+        document = self._json(self._get(issuer.rstrip("/") + "/.well-known/openid-configuration", deadline))
         if not isinstance(document, dict):
             raise FetchError("discovery document is not a JSON object")
         # OpenID Connect Discovery §4.3: the document must name exactly the issuer it was fetched for.
@@ -482,13 +686,13 @@ class KeySet:
 
     def _fetch_snapshot(self) -> _Snapshot:
         deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
-        document = self._get_json(self._resolve_jwks_uri(deadline), deadline)
-        keys, skipped = load_jwks(document)
+        response = self._get(self._resolve_jwks_uri(deadline), deadline)
+        keys, skipped = load_jwks(self._json(response))
         self._log_skipped(skipped)
         if not keys:
             raise FetchError("JWKS has no usable verification key")
-        now = self._clock()
-        return _Snapshot.build(keys, fetched_at=now, expires_at=now + self._cache_ttl)
+        ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
+        return _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
 
     def _log_skipped(self, skipped: list[tuple[str, str]]) -> None:
         # Logged once per distinct (kid, reason), not on every refresh.
@@ -501,6 +705,23 @@ class KeySet:
                 extra={"jwtguard_event": "jwks_key_skipped", "jwtguard_kid": kid, "jwtguard_reason": reason},
             )
         self._skipped_logged = current
+
+
+async def _wait_async(future: concurrent.futures.Future[bool], timeout: float) -> None:
+    """Wait for a fetch from the event loop; cancelling the waiter leaves the fetch running."""
+    if future.done():
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:
+        # The loop may have closed while the fetch ran; then nobody is waiting.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_set_done, waiter)
+
+    future.add_done_callback(wake)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(waiter, timeout=timeout)
 
 
 def _set_done(waiter: asyncio.Future[None]) -> None:

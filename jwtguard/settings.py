@@ -19,8 +19,18 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     from .errors import AuthError
+    from .jwks import KeyEvent
 
-__all__ = ["SUPPORTED_ALGORITHMS", "ErrorBodyHook", "Settings", "check_key_url", "check_scopes"]
+__all__ = [
+    "PREFETCH_MODES",
+    "SUPPORTED_ALGORITHMS",
+    "ErrorBodyHook",
+    "Issuer",
+    "KeyEventHook",
+    "Settings",
+    "check_key_url",
+    "check_scopes",
+]
 
 logger = logging.getLogger("jwtguard")
 
@@ -43,6 +53,8 @@ _HMAC = frozenset({"HS256", "HS384", "HS512"})
 
 #: Called with the error and the default problem-details body; returns the body to send instead.
 ErrorBodyHook = Callable[["AuthError", dict[str, Any]], Mapping[str, Any]]
+#: Called with every key-management event (fetches, stale keys served, refreshes suppressed).
+KeyEventHook = Callable[["KeyEvent"], None]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); also what a header value can carry.
@@ -94,6 +106,34 @@ def _as_tuple(value: str | Sequence[str] | None, name: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _issuer_entries(value: object) -> tuple[object, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)  # from the environment: a JSON list of objects
+        except ValueError as exc:
+            raise ConfigurationError(f"issuers: not a JSON list of issuer objects ({exc})") from None
+    if isinstance(value, Mapping) or not isinstance(value, Sequence | tuple | list):
+        raise ConfigurationError("issuers must be a list of Issuer(...) or of mappings")
+    return tuple(value)
+
+
+def _as_issuer(entry: object) -> Issuer:
+    if isinstance(entry, Issuer):
+        return entry
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"issuers: each entry must be an Issuer or a mapping, got {type(entry).__name__}")
+    names = {field.name for field in dataclasses.fields(Issuer)}
+    values = {str(key).lower(): value for key, value in entry.items()}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigurationError(f"issuers: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(names))}")
+    if "issuer" not in values:
+        raise ConfigurationError("issuers: each entry needs an 'issuer'")
+    return Issuer(**values)
+
+
 def _load_jwks(value: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     if isinstance(value, Mapping):
         document: Any = value
@@ -113,6 +153,89 @@ def _load_jwks(value: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     return document
 
 
+def _check_algorithms(algorithms: tuple[str, ...], where: str) -> None:
+    if not algorithms:
+        raise ConfigurationError(f"{where} must list at least one algorithm, e.g. ['RS256']")
+    for alg in algorithms:
+        if alg.lower() == "none":
+            raise ConfigurationError(f"{where} must never include 'none': unsigned tokens are refused")
+        if alg in _HMAC:
+            raise ConfigurationError(
+                f"{where}: {alg} is a shared-secret (HMAC) algorithm; jwtguard verifies with public "
+                "keys from a JWKS, and mixing the two enables key-confusion attacks"
+            )
+        if alg not in SUPPORTED_ALGORITHMS:
+            raise ConfigurationError(
+                f"{where}: {alg!r} is not supported; choose from {', '.join(SUPPORTED_ALGORITHMS)}"
+            )
+
+
+def _check_key_source(
+    jwks_uri: str | None, discovery: bool, jwks: object, issuers: tuple[str, ...], where: str
+) -> None:
+    sources = [
+        name
+        for name, on in (("jwks_uri", jwks_uri is not None), ("discovery", discovery), ("jwks", jwks is not None))
+        if on
+    ]
+    if not sources:
+        raise ConfigurationError(
+            f"{where}no key source: set jwks_uri, or discovery=True with an issuer, or a static jwks document"
+        )
+    if len(sources) > 1:
+        raise ConfigurationError(f"{where}choose one key source, not {' and '.join(sources)}")
+    if jwks_uri is not None:
+        check_key_url(jwks_uri, f"{where}jwks_uri")
+    if discovery:
+        if len(issuers) != 1:
+            raise ConfigurationError(f"{where}discovery=True needs exactly one issuer to discover keys from")
+        check_key_url(issuers[0], f"{where}issuer (used for discovery)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Issuer:
+    """One trusted issuer with its own key source, for `Settings(issuers=[...])`.
+
+    `issuer` is the exact `iss` (or several that share these keys). `audience` and `algorithms` left as
+    None take the top-level `Settings` values. Each issuer gets its own key cache, refresh limits and
+    failure state.
+    """
+
+    issuer: str | Sequence[str]
+    audience: str | Sequence[str] | None = None
+    algorithms: Sequence[str] | None = None
+    jwks_uri: str | None = None
+    discovery: bool = False
+    jwks: Mapping[str, Any] | str | Path | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "issuer", _as_tuple(self.issuer, "issuers[].issuer"))
+        if self.audience is not None:
+            set_(self, "audience", _as_tuple(self.audience, "issuers[].audience"))
+        if self.algorithms is not None:
+            set_(self, "algorithms", _as_tuple(self.algorithms, "issuers[].algorithms"))
+            _check_algorithms(self.algorithms, "issuers[].algorithms")  # type: ignore[arg-type]
+        if self.jwks is not None:
+            set_(self, "jwks", _load_jwks(self.jwks))
+        if not self.issuer:
+            raise ConfigurationError("issuers[].issuer must name at least one exact 'iss' value")
+        _check_key_source(self.jwks_uri, self.discovery, self.jwks, self.names, f"issuer {self.names[0]!r}: ")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The exact `iss` values this entry accepts."""
+        return self.issuer  # type: ignore[return-value]  # normalised in __post_init__
+
+    @property
+    def static_jwks(self) -> Mapping[str, Any] | None:
+        return self.jwks  # type: ignore[return-value]  # normalised in __post_init__
+
+
+#: How a key set is warmed when the app starts: not at all, best effort, or required to succeed.
+PREFETCH_MODES = ("off", "degraded", "strict")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything jwtguard needs to know, validated on construction.
@@ -126,6 +249,7 @@ class Settings:
     jwks_uri: str | None = None
     discovery: bool = False
     jwks: Mapping[str, Any] | str | Path | None = None
+    issuers: Sequence[Issuer | Mapping[str, Any]] = ()
     leeway: float = 60.0
     required_claims: Sequence[str] = ()
     required_scopes: Sequence[str] = ()
@@ -133,13 +257,18 @@ class Settings:
     allow_anonymous: bool = False
     realm: str | None = "api"
     jwks_cache_ttl: float = 600.0
-    jwks_min_refresh_interval: float = 30.0
+    jwks_cache_ttl_min: float = 60.0
+    jwks_cache_ttl_max: float = 86400.0
+    jwks_min_refresh_interval: float = 10.0
+    jwks_max_stale: float = 3600.0
     jwks_timeout: float = 3.0
     jwks_max_bytes: int = 512 * 1024
+    jwks_prefetch: str = "off"
     max_token_bytes: int = 16 * 1024
     insecure_allow_any_issuer: bool = False
     insecure_allow_any_audience: bool = False
     error_body_hook: ErrorBodyHook | None = dataclasses.field(default=None, compare=False)
+    key_event_hook: KeyEventHook | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here, never later
@@ -151,89 +280,121 @@ class Settings:
         set_(self, "exclude_paths", _as_tuple(self.exclude_paths, "exclude_paths"))
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
+        set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
         self._validate()
 
     # -- derived, typed views -------------------------------------------------------------------
 
     @property
-    def issuers(self) -> tuple[str, ...]:
-        """The accepted issuers (exact strings)."""
-        return self.issuer  # type: ignore[return-value]  # normalised in __post_init__
-
-    @property
     def audiences(self) -> tuple[str, ...]:
-        """The accepted audiences (exact strings)."""
+        """The accepted audiences (exact strings) at the top level."""
         return self.audience  # type: ignore[return-value]  # normalised in __post_init__
 
     @property
     def static_jwks(self) -> Mapping[str, Any] | None:
-        """The static JWKS document, parsed, if one was configured."""
+        """The static JWKS document, parsed, if one was configured at the top level."""
         return self.jwks  # type: ignore[return-value]  # normalised in __post_init__
+
+    @property
+    def trusted_issuers(self) -> tuple[Issuer, ...]:
+        """Every trusted issuer with its resolved audiences and algorithms.
+
+        With `issuers=[...]` these are its entries; otherwise one entry built from the top-level fields
+        (whose `issuer` may be empty when `insecure_allow_any_issuer` is set).
+        """
+        entries: tuple[Issuer, ...] = self.issuers  # type: ignore[assignment]  # normalised in __post_init__
+        if entries:
+            return tuple(
+                dataclasses.replace(
+                    entry,
+                    audience=self.audience if entry.audience is None else entry.audience,
+                    algorithms=self.algorithms if entry.algorithms is None else entry.algorithms,
+                )
+                for entry in entries
+            )
+        single = object.__new__(Issuer)  # the top-level fields were validated as a whole already
+        for name, value in (
+            ("issuer", self.issuer),
+            ("audience", self.audience),
+            ("algorithms", self.algorithms),
+            ("jwks_uri", self.jwks_uri),
+            ("discovery", self.discovery),
+            ("jwks", self.jwks),
+        ):
+            object.__setattr__(single, name, value)
+        return (single,)
+
+    @property
+    def multi_issuer(self) -> bool:
+        """True when tokens are routed to one of several `issuers` by their `iss`."""
+        return bool(self.issuers)
 
     # -- validation -------------------------------------------------------------------------------
 
     def _validate(self) -> None:
-        sources = [
-            name
-            for name, on in (
-                ("jwks_uri", self.jwks_uri is not None),
-                ("discovery", self.discovery),
-                ("jwks", self.jwks is not None),
+        issuer_names = self.issuer
+        if self.issuers:
+            top_level = [name for name in ("issuer", "jwks_uri", "jwks") if getattr(self, name)] + (
+                ["discovery"] if self.discovery else []
             )
-            if on
-        ]
-        if not sources:
-            raise ConfigurationError(
-                "no key source: set jwks_uri, or discovery=True with an issuer, or a static jwks document"
-            )
-        if len(sources) > 1:
-            raise ConfigurationError(f"choose one key source, not {' and '.join(sources)}")
-        if self.jwks_uri is not None:
-            check_key_url(self.jwks_uri, "jwks_uri")
-        if self.discovery:
-            if len(self.issuers) != 1:
-                raise ConfigurationError("discovery=True needs exactly one issuer to discover keys from")
-            check_key_url(self.issuers[0], "issuer (used for discovery)")
-
-        if not self.algorithms:
-            raise ConfigurationError("algorithms must list at least one algorithm, e.g. ['RS256']")
-        for alg in self.algorithms:
-            if alg.lower() == "none":
-                raise ConfigurationError("algorithms must never include 'none': unsigned tokens are refused")
-            if alg in _HMAC:
+            if top_level:
                 raise ConfigurationError(
-                    f"algorithms: {alg} is a shared-secret (HMAC) algorithm; jwtguard verifies with public "
-                    "keys from a JWKS, and mixing the two enables key-confusion attacks"
+                    f"with issuers=[...], set {', '.join(top_level)} in each issuer entry, not at the top level"
                 )
-            if alg not in SUPPORTED_ALGORITHMS:
+            if self.insecure_allow_any_issuer:
+                raise ConfigurationError("insecure_allow_any_issuer cannot be combined with issuers=[...]")
+            seen: set[str] = set()
+            for entry in self.trusted_issuers:
+                for name in entry.names:
+                    if name in seen:
+                        raise ConfigurationError(f"issuers: {name!r} is listed twice")
+                    seen.add(name)
+                if not entry.audience and not self.insecure_allow_any_audience:
+                    raise ConfigurationError(
+                        f"issuer {entry.names[0]!r}: audience is required (in the entry or at the top level)"
+                    )
+        else:
+            _check_key_source(self.jwks_uri, self.discovery, self.jwks, issuer_names, "")  # type: ignore[arg-type]
+            if not issuer_names and not self.insecure_allow_any_issuer:
                 raise ConfigurationError(
-                    f"algorithms: {alg!r} is not supported; choose from {', '.join(SUPPORTED_ALGORITHMS)}"
+                    "issuer is required (the exact 'iss' of your identity provider); to accept tokens from any "
+                    "issuer that holds a trusted key, set insecure_allow_any_issuer=True"
                 )
+            if not self.audiences and not self.insecure_allow_any_audience:
+                raise ConfigurationError(
+                    "audience is required (the 'aud' your identity provider puts in tokens for this API); to accept "
+                    "tokens meant for any API, set insecure_allow_any_audience=True"
+                )
+        _check_algorithms(self.algorithms, "algorithms")  # type: ignore[arg-type]
 
-        if not self.issuers and not self.insecure_allow_any_issuer:
-            raise ConfigurationError(
-                "issuer is required (the exact 'iss' of your identity provider); to accept tokens from any "
-                "issuer that holds a trusted key, set insecure_allow_any_issuer=True"
-            )
-        if not self.audiences and not self.insecure_allow_any_audience:
-            raise ConfigurationError(
-                "audience is required (the 'aud' your identity provider puts in tokens for this API); to accept "
-                "tokens meant for any API, set insecure_allow_any_audience=True"
-            )
-
-        for name in ("leeway", "jwks_cache_ttl", "jwks_min_refresh_interval", "jwks_timeout"):
+        seconds = (
+            "leeway",
+            "jwks_cache_ttl",
+            "jwks_cache_ttl_min",
+            "jwks_cache_ttl_max",
+            "jwks_min_refresh_interval",
+            "jwks_max_stale",
+            "jwks_timeout",
+        )
+        for name in seconds:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ConfigurationError(f"{name} must be a finite number of seconds, got {value!r}")
         if not 0 <= self.leeway <= 300:
             raise ConfigurationError(f"leeway must be between 0 and 300 seconds, got {self.leeway!r}")
-        for name in ("jwks_cache_ttl", "jwks_min_refresh_interval", "jwks_timeout"):
-            if getattr(self, name) <= 0:
+        for name in seconds[1:]:
+            if getattr(self, name) <= 0 and name != "jwks_max_stale":
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if self.jwks_min_refresh_interval > self.jwks_cache_ttl:
-            raise ConfigurationError("jwks_min_refresh_interval must not be longer than jwks_cache_ttl")
+        if self.jwks_max_stale < 0:
+            raise ConfigurationError(f"jwks_max_stale must be zero or positive, got {self.jwks_max_stale!r}")
+        if not self.jwks_cache_ttl_min <= self.jwks_cache_ttl <= self.jwks_cache_ttl_max:
+            raise ConfigurationError("jwks_cache_ttl must lie between jwks_cache_ttl_min and jwks_cache_ttl_max")
+        if self.jwks_min_refresh_interval > self.jwks_cache_ttl_min:
+            raise ConfigurationError("jwks_min_refresh_interval must not be longer than jwks_cache_ttl_min")
         if self.jwks_timeout > 60:
             raise ConfigurationError("jwks_timeout above 60 seconds would let requests hang on the key server")
+        if self.jwks_prefetch not in PREFETCH_MODES:
+            raise ConfigurationError(f"jwks_prefetch must be one of {', '.join(PREFETCH_MODES)}")
         for name in ("jwks_max_bytes", "max_token_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -290,7 +451,7 @@ class Settings:
                 suggestion = f"; did you mean {prefix}{hint[0].upper() if prefix else hint[0]}?" if hint else ""
                 raise ConfigurationError(f"{key} is not a jwtguard setting{suggestion}")
             if isinstance(raw, str):
-                if name == "error_body_hook":
+                if name in ("error_body_hook", "key_event_hook"):
                     raise ConfigurationError(f"{key} must be a callable, not a string")
                 parsed[name] = _parse_env(name, key, raw)
             else:
@@ -300,7 +461,17 @@ class Settings:
 
 
 _BOOL_FIELDS = frozenset({"discovery", "allow_anonymous", "insecure_allow_any_issuer", "insecure_allow_any_audience"})
-_FLOAT_FIELDS = frozenset({"leeway", "jwks_cache_ttl", "jwks_min_refresh_interval", "jwks_timeout"})
+_FLOAT_FIELDS = frozenset(
+    {
+        "leeway",
+        "jwks_cache_ttl",
+        "jwks_cache_ttl_min",
+        "jwks_cache_ttl_max",
+        "jwks_min_refresh_interval",
+        "jwks_max_stale",
+        "jwks_timeout",
+    }
+)
 _INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes"})
 _LIST_FIELDS = frozenset({"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths"})
 

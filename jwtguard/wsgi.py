@@ -52,6 +52,7 @@ class JWTGuardWSGIMiddleware:
             raise ConfigurationError("pass exactly one of settings=... or guard=...")
         self.app = app
         self.guard = guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
+        self.guard.startup()  # WSGI has no lifespan: warm the keys now, per jwks_prefetch
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         environ[GUARD_KEY] = self.guard

@@ -22,7 +22,7 @@ def test_defaults_are_secure() -> None:
     settings = Settings(**BASE)
     assert settings.algorithms == ("RS256",)
     assert settings.leeway == 60
-    assert settings.issuers == ("https://id.example.test/",)
+    assert settings.issuer == ("https://id.example.test/",)
     assert settings.audiences == ("orders-api",)
     assert settings.allow_anonymous is False
     assert settings.insecure_allow_any_issuer is False
@@ -66,7 +66,16 @@ def test_lists_are_normalised_to_tuples() -> None:
         pytest.param({"jwks_timeout": 120}, "hang", id="long-timeout"),
         pytest.param({"jwks_cache_ttl": -5}, "jwks_cache_ttl must be positive", id="negative-ttl"),
         pytest.param({"jwks_min_refresh_interval": 0}, "must be positive", id="zero-interval"),
-        pytest.param({"jwks_cache_ttl": 10, "jwks_min_refresh_interval": 60}, "not be longer", id="interval-over-ttl"),
+        pytest.param({"jwks_min_refresh_interval": 120}, "not be longer than jwks_cache_ttl_min", id="interval-over-ttl"),
+        pytest.param({"jwks_cache_ttl": 10}, "must lie between", id="ttl-below-min"),
+        pytest.param({"jwks_cache_ttl_max": 100}, "must lie between", id="ttl-above-max"),
+        pytest.param({"jwks_max_stale": -1}, "zero or positive", id="negative-stale"),
+        pytest.param({"jwks_prefetch": "yes"}, "jwks_prefetch must be one of", id="prefetch-mode"),
+        pytest.param(
+            {"issuers": [{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks"}]},
+            "set issuer, jwks_uri in each issuer entry",
+            id="issuers-and-top-level-source",
+        ),
         pytest.param({"max_token_bytes": 0}, "positive whole number", id="zero-token-size"),
         pytest.param({"jwks_max_bytes": True}, "positive whole number", id="bool-size"),
         pytest.param({"required_scopes": ["a b"]}, "is not a scope", id="scope-with-space"),
@@ -95,7 +104,7 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
 
 def test_insecure_flags_disable_the_checks_loudly(caplog: pytest.LogCaptureFixture) -> None:
     settings = Settings(jwks_uri=BASE["jwks_uri"], insecure_allow_any_issuer=True, insecure_allow_any_audience=True)
-    assert settings.issuers == ()
+    assert settings.issuer == ()
     assert settings.audiences == ()
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert any("insecure_allow_any_issuer" in message for message in warnings)
@@ -135,7 +144,7 @@ def test_from_env_reads_every_kind_of_field() -> None:
         "OTHER_VARIABLE": "ignored",
     }
     settings = Settings.from_env(environ)
-    assert settings.issuers == ("https://id.example.test/",)
+    assert settings.issuer == ("https://id.example.test/",)
     assert settings.audiences == ("orders-api", "admin-api")
     assert settings.algorithms == ("RS256", "ES256")
     assert settings.leeway == 30.0
@@ -171,3 +180,78 @@ def test_from_env_refuses_bad_values(variable: str, value: str, message: str) ->
     }
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({**environ, variable: value})
+
+
+MULTI: dict[str, Any] = {
+    "audience": "orders-api",
+    "issuers": [
+        {"issuer": "https://id.example.test/realms/a", "discovery": True},
+        {"issuer": "https://id.example.test/realms/b", "jwks_uri": "https://id.example.test/b/jwks", "audience": "b"},
+    ],
+}
+
+
+def test_issuers_inherit_audience_and_algorithms() -> None:
+    settings = Settings(**MULTI, algorithms=["RS256", "ES256"])
+    a, b = settings.trusted_issuers
+    assert a.names == ("https://id.example.test/realms/a",)
+    assert a.audience == ("orders-api",)
+    assert b.audience == ("b",)
+    assert a.algorithms == b.algorithms == ("RS256", "ES256")
+    assert settings.multi_issuer
+
+
+def test_a_single_issuer_is_one_trusted_issuer() -> None:
+    [only] = Settings(**BASE).trusted_issuers
+    assert only.names == ("https://id.example.test/",)
+    assert only.jwks_uri == BASE["jwks_uri"]
+
+
+@pytest.mark.parametrize(
+    ("issuers", "message"),
+    [
+        pytest.param([{"issuer": "https://a.test/"}], "no key source", id="entry-without-source"),
+        pytest.param([{"jwks_uri": "https://a.test/jwks"}], "needs an 'issuer'", id="entry-without-issuer"),
+        pytest.param([{"issuer": "https://a.test/", "jwks_url": "x"}], "unknown key(s) jwks_url", id="entry-typo"),
+        pytest.param(
+            [{"issuer": "https://a.test/", "jwks_uri": "http://a.test/jwks"}], "https://", id="entry-plain-http"
+        ),
+        pytest.param(
+            [
+                {"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks"},
+                {"issuer": "https://a.test/", "jwks_uri": "https://b.test/jwks"},
+            ],
+            "listed twice",
+            id="duplicate-issuer",
+        ),
+        pytest.param(
+            [{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks", "algorithms": ["HS256"]}],
+            "HMAC",
+            id="entry-hmac",
+        ),
+        pytest.param("not json", "not a JSON list", id="env-not-json"),
+        pytest.param({"issuer": "https://a.test/"}, "must be a list", id="a-mapping-not-a-list"),
+    ],
+)
+def test_invalid_issuers_are_refused(issuers: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        Settings(audience="a", issuers=issuers)
+
+
+def test_issuers_need_an_audience_somewhere() -> None:
+    with pytest.raises(ConfigurationError, match="audience is required"):
+        Settings(issuers=[{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks"}])
+
+
+def test_issuers_from_the_environment_as_json() -> None:
+    environ = {
+        "JWTGUARD_AUDIENCE": "api",
+        "JWTGUARD_ISSUERS": json.dumps([{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks"}]),
+        "JWTGUARD_JWKS_MAX_STALE": "600",
+        "JWTGUARD_JWKS_PREFETCH": "strict",
+    }
+    settings = Settings.from_env(environ)
+    [entry] = settings.trusted_issuers
+    assert entry.jwks_uri == "https://a.test/jwks"
+    assert settings.jwks_max_stale == 600
+    assert settings.jwks_prefetch == "strict"
