@@ -4,8 +4,8 @@ Design notes (the failure modes other validators are known for):
 - The fetch runs in its own thread, never on the event loop; sync and async callers wait on the same
   `concurrent.futures.Future`, so threads and coroutines share one fetch, and a cancelled waiter does not
   cancel it.
-- An unknown `kid` triggers a refresh at most once per `jwks_min_refresh_interval`; unknown kids are
-  remembered (bounded) so a flood of forged kids costs no fetches at all.
+- An unknown `kid` triggers a refresh at most once per `jwks_min_refresh_interval`; kids a refresh
+  confirmed absent are remembered (bounded) for `jwks_cache_ttl_min`, so replaying them costs nothing.
 - Steady traffic never waits: a refresh starts in the background before the keys expire.
 - A failed fetch is not retried by every request, and does not cost the keys already known: they keep
   serving for `jwks_max_stale`; with no usable key, requests get `jwks_unavailable` at once, with
@@ -341,8 +341,10 @@ class KeySet:
         self._skipped_logged: frozenset[tuple[str, str]] = frozenset()
         # cachetools caches are not thread-safe: both are only touched under self._lock or by the one
         # fetch thread.
+        # Kids a refresh has confirmed absent: they cost no further refresh until they expire here, or
+        # until a later fetch publishes them.
         self._unknown_kids: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
-            maxsize=max_unknown_kids, ttl=min_refresh_interval, timer=clock
+            maxsize=max_unknown_kids, ttl=cache_ttl_min, timer=clock
         )
         self._discovered: cachetools.TTLCache[str, str] = cachetools.TTLCache(
             maxsize=1, ttl=max(cache_ttl_max, 3600.0), timer=clock
@@ -518,7 +520,6 @@ class KeySet:
             if kid in self._unknown_kids:
                 raise KeyNotFound("kid not in the JWKS (remembered from a recent refresh)")
             if now - self._last_attempt < self._min_refresh_interval or now < self._retry_at:
-                self._unknown_kids[kid] = True
                 events.append(self._event("jwks_refresh_suppressed"))
                 raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
             return self._start_fetch(now)
@@ -615,7 +616,8 @@ class KeySet:
             self._snapshot = snapshot
             self._inflight = None
             self._retry_at = -math.inf
-            self._unknown_kids.clear()
+            for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
+                del self._unknown_kids[kid]  # published since: no longer unknown
             recovered, self._failing = self._failing, False
             self._last_result = (True, self._clock(), duration, None)
         if recovered:

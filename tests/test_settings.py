@@ -66,7 +66,9 @@ def test_lists_are_normalised_to_tuples() -> None:
         pytest.param({"jwks_timeout": 120}, "hang", id="long-timeout"),
         pytest.param({"jwks_cache_ttl": -5}, "jwks_cache_ttl must be positive", id="negative-ttl"),
         pytest.param({"jwks_min_refresh_interval": 0}, "must be positive", id="zero-interval"),
-        pytest.param({"jwks_min_refresh_interval": 120}, "not be longer than jwks_cache_ttl_min", id="interval-over-ttl"),
+        pytest.param(
+            {"jwks_min_refresh_interval": 120}, "not be longer than jwks_cache_ttl_min", id="interval-over-ttl"
+        ),
         pytest.param({"jwks_cache_ttl": 10}, "must lie between", id="ttl-below-min"),
         pytest.param({"jwks_cache_ttl_max": 100}, "must lie between", id="ttl-above-max"),
         pytest.param({"jwks_max_stale": -1}, "zero or positive", id="negative-stale"),
