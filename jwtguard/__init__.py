@@ -27,10 +27,10 @@ from .errors import (
     TokenRevoked,
 )
 from .guard import Guard
-from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeySet, VerificationKey
+from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError
-from .settings import Settings
+from .settings import Issuer, Settings
 from .wsgi import JWTGuardWSGIMiddleware
 
 __all__ = [
@@ -47,11 +47,13 @@ __all__ = [
     "HttpxFetcher",
     "InsufficientScope",
     "InvalidRequest",
+    "Issuer",
     "IssuerInvalid",
     "JWKSUnavailable",
     "JWTGuardError",
     "JWTGuardMiddleware",
     "JWTGuardWSGIMiddleware",
+    "KeyEvent",
     "KeyNotFound",
     "KeySet",
     "Principal",

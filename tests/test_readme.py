@@ -125,3 +125,31 @@ def test_django_quickstart_in_a_new_project(readme_issuer: DevIssuer, tmp_path: 
     assert answers[0] == [200, {"orders": [], "for": "ann"}]
     assert [status for status, _ in answers[1:]] == [403, 401, 401]
     assert [body["code"] for _, body in answers[1:]] == ["insufficient_scope", "token_expired", "token_missing"]
+
+
+def test_several_issuers_example(signing_keys: dict[str, SigningKey]) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.identity)
+
+    with (
+        DevIssuer(audience="orders-api", keys=[signing_keys["RS256"]]) as tenant_a,
+        DevIssuer(audience="orders") as tenant_b,
+    ):
+        match = re.search(r"<!-- quickstart: issuers -->\n```python\n(.*?)```", README, re.DOTALL)
+        assert match is not None
+        code = match.group(1)
+        code = code.replace("https://sso.example.com/realms/tenant-a", tenant_a.issuer)
+        code = code.replace("https://sso.example.com/realms/tenant-b", tenant_b.issuer)
+        app = Starlette(routes=[Route("/", whoami)])
+        exec(compile(code, "README.md", "exec"), {"app": app})  # noqa: S102  # our own README
+        with TestClient(app) as client:
+            assert client.get("/", headers=auth(tenant_a.token(subject="a-user"))).text == "a-user"
+            assert client.get("/", headers=auth(tenant_b.token(subject="b-user"))).text == "b-user"
+            # A tenant-b token for tenant-a's audience is refused: each issuer has its own audience.
+            wrong = client.get("/", headers=auth(tenant_b.token(audience="orders-api")))
+            assert wrong.json()["code"] == "audience_invalid"
