@@ -57,6 +57,7 @@ logger = logging.getLogger("jwtguard")
 Clock = Callable[[], float]
 
 _MIN_RSA_BITS = 2048
+_MAX_KEYS = 100
 _MAX_KID_LENGTH = 256  # longer kids are refused outright: no issuer uses them, and they bloat caches
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _CURVES = {"EC": frozenset({"P-256", "P-384", "P-521", "secp256k1"}), "OKP": frozenset({"Ed25519", "Ed448"})}
@@ -196,7 +197,12 @@ def load_jwks(document: Any) -> tuple[list[VerificationKey], list[tuple[str, str
         raise FetchError('not a JWKS document (no "keys" list)')
     keys: list[VerificationKey] = []
     skipped: list[tuple[str, str]] = []
-    for jwk in document["keys"]:
+    entries = document["keys"]
+    if len(entries) > _MAX_KEYS:
+        # Issuers publish a handful of keys; hundreds would only cost CPU on every refresh.
+        skipped.append((f"(keys after the first {_MAX_KEYS})", "too many keys in one JWKS"))
+        entries = entries[:_MAX_KEYS]
+    for jwk in entries:
         try:
             keys.append(_load_key(jwk))
         except Exception as exc:  # one bad entry must never cost the good keys

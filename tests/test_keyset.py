@@ -439,3 +439,12 @@ async def test_rejections_are_logged_with_the_request(
     assert record["claims_verified"] is True
     assert record["kid"] == issuer.key.kid
     assert record["iss"] == issuer.issuer
+
+
+def test_a_jwks_with_hundreds_of_keys_is_cut_to_a_bounded_number(issuer: DevIssuer) -> None:
+    from jwtguard.jwks import load_jwks
+
+    jwk = issuer.key.public_jwk()
+    keys, skipped = load_jwks({"keys": [jwk | {"kid": f"k{n}"} for n in range(150)]})
+    assert len(keys) == 100
+    assert skipped == [("(keys after the first 100)", "too many keys in one JWKS")]
