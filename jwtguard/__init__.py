@@ -30,6 +30,7 @@ from .guard import Guard
 from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError
+from .revocation import JtiDenylist
 from .settings import Issuer, Settings
 from .wsgi import JWTGuardWSGIMiddleware
 
@@ -53,6 +54,7 @@ __all__ = [
     "JWTGuardError",
     "JWTGuardMiddleware",
     "JWTGuardWSGIMiddleware",
+    "JtiDenylist",
     "KeyEvent",
     "KeyNotFound",
     "KeySet",

@@ -108,6 +108,10 @@ def parse_token(token: str) -> ParsedToken:
     if "b64" in header or "zip" in header:
         # RFC 7797 unencoded payloads and JWE compression have no place in a JWT access token.
         raise TokenMalformed("header uses 'b64' or 'zip', which signed JWTs do not use")
+    cty = header.get("cty")
+    if cty is not None and (not isinstance(cty, str) or cty.upper() in ("JWT", "APPLICATION/JWT")):
+        # RFC 7519 §5.2: a nested JWT. An access token is never one; unwrapping invites confusion.
+        raise TokenMalformed("header 'cty' marks a nested JWT, or is not a string")
     typ = header.get("typ")
     if typ is not None and not isinstance(typ, str):
         raise TokenMalformed("header 'typ' is not a string")

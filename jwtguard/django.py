@@ -30,6 +30,7 @@ from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .responses import RenderedError
 from .settings import Settings
+from .wsgi import check_sync_hooks
 
 __all__ = ["JWTGuardMiddleware", "require_scopes", "settings_from_django"]
 
@@ -67,6 +68,7 @@ class JWTGuardMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.guard = Guard(settings_from_django())
+        check_sync_hooks(self.guard.settings)
         self.guard.startup()  # per jwks_prefetch
         self.set_user = bool(getattr(django_settings, "JWTGUARD_SET_USER", False))
 

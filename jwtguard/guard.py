@@ -9,10 +9,11 @@ signature verifies. Key lookup is the only I/O and has a sync and an async face.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from .errors import (
     TokenExpired,
     TokenMissing,
     TokenNotYetValid,
+    TokenRevoked,
 )
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal, scopes_from_claims
@@ -105,6 +107,10 @@ class Guard:
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
         self._leeway = float(settings.leeway)
+        self._token_types = frozenset(_media_type(typ) for typ in settings.token_types)
+        self._max_lifetime = settings.max_token_lifetime
+        self._claim_values = {name: frozenset(values) for name, values in settings.required_claim_values.items()}
+        self._revocation_hook = settings.revocation_hook
         self._required_claims = tuple(settings.required_claims)
         self._required_scopes = tuple(settings.required_scopes)
         self._max_token_bytes = settings.max_token_bytes
@@ -147,7 +153,19 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return self._verify(parsed, key, context, route)
+        principal, context = self._verify(parsed, key, context, route)
+        try:
+            if self._revocation_hook is not None:
+                result = self._call_revocation_hook(principal)
+                if inspect.isawaitable(result):
+                    _close(result)
+                    raise ConfigurationError("an async revocation_hook needs the ASGI middleware (aauthenticate)")
+                self._check_revoked(result)
+            self._check_scopes(principal)
+        except AuthError as exc:
+            exc.context = context
+            raise
+        return principal, context
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
         parsed, context, route = self._parse(authorization)
@@ -156,7 +174,41 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return self._verify(parsed, key, context, route)
+        principal, context = self._verify(parsed, key, context, route)
+        try:
+            if self._revocation_hook is not None:
+                result = self._call_revocation_hook(principal)
+                if inspect.isawaitable(result):
+                    result = await self._await_revocation(result)
+                self._check_revoked(result)
+            self._check_scopes(principal)
+        except AuthError as exc:
+            exc.context = context
+            raise
+        return principal, context
+
+    def _call_revocation_hook(self, principal: Principal) -> object:
+        try:
+            return self._revocation_hook(principal)  # type: ignore[misc]  # checked by the callers
+        except Exception:  # a broken store must not let tokens through, nor answer 500
+            logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
+            raise TokenRevoked("revocation check failed; refused (fail closed)") from None
+
+    async def _await_revocation(self, result: Awaitable[object]) -> object:
+        try:
+            return await result
+        except Exception:
+            logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
+            raise TokenRevoked("revocation check failed; refused (fail closed)") from None
+
+    @staticmethod
+    def _check_revoked(result: object) -> None:
+        if result is not False:  # only an explicit False lets a token through
+            raise TokenRevoked("revocation_hook reports the token or its subject revoked")
+
+    def _check_scopes(self, principal: Principal) -> None:
+        if not principal.scopes.issuperset(self._required_scopes):
+            raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
 
     def _parse(self, authorization: str | Sequence[str] | None) -> tuple[ParsedToken, TokenContext, _Route]:
         token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
@@ -221,6 +273,12 @@ class Guard:
             verified=True,
         )
         try:
+            if self._token_types:
+                typ = parsed.header.get("typ")
+                if typ is None:
+                    raise ClaimInvalid("typ header absent, but token_types is configured")
+                if _media_type(typ) not in self._token_types:
+                    raise ClaimInvalid("typ header is not one of token_types")
             scopes = self._check_claims(parsed.claims, route)
         except AuthError as exc:
             exc.context = context
@@ -233,14 +291,24 @@ class Guard:
         exp = _numeric_date(claims, "exp")
         if exp is None:
             raise ClaimMissing("required claim 'exp' is absent")
+        nbf = _numeric_date(claims, "nbf")
+        iat = _numeric_date(claims, "iat")
+        # A token that ends before it starts was never valid; leeway must not make it so.
+        if nbf is not None and exp <= nbf:
+            raise ClaimInvalid("exp is not after nbf")
+        if iat is not None and exp <= iat:
+            raise ClaimInvalid("exp is not after iat")
         if now >= exp + leeway:
             raise TokenExpired("exp is in the past, beyond the leeway")
-        nbf = _numeric_date(claims, "nbf")
         if nbf is not None and nbf > now + leeway:
             raise TokenNotYetValid("nbf is in the future, beyond the leeway")
-        iat = _numeric_date(claims, "iat")
         if iat is not None and iat > now + leeway:
             raise TokenNotYetValid("iat is in the future, beyond the leeway")
+        if self._max_lifetime is not None:
+            if iat is None:
+                raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)")
+            if exp - iat > self._max_lifetime:
+                raise ClaimInvalid("exp - iat exceeds max_token_lifetime")
 
         iss = claims.get("iss")
         if iss is not None and not isinstance(iss, str):
@@ -267,12 +335,16 @@ class Guard:
         for name in ("sub", "jti"):
             if name in claims and not isinstance(claims[name], str):
                 raise ClaimInvalid(f"{name!r} is not a string")
+        for name, allowed in self._claim_values.items():
+            if name not in claims:
+                raise ClaimMissing(f"required claim {name!r} is absent")
+            value = claims[name]
+            if not isinstance(value, str) or value not in allowed:  # exact, case-sensitive
+                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values")
 
         scopes = scopes_from_claims(claims)
         if scopes is None:
             raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings")
-        if not scopes.issuperset(self._required_scopes):
-            raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
         return scopes
 
     # -- request policy, used by the adapters ------------------------------------------------------
@@ -372,6 +444,18 @@ class Guard:
     def render(self, error: AuthError) -> RenderedError:
         """Status, headers and body for `error`, per these settings."""
         return render_error(error, self.settings)
+
+
+def _media_type(value: object) -> str:
+    """RFC 7515 §4.1.9: `typ` compares case-insensitively, with "application/" optional."""
+    text = value.lower() if isinstance(value, str) else ""
+    return text[len("application/") :] if text.startswith("application/") else text
+
+
+def _close(awaitable: object) -> None:
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
 
 
 def _str_or_none(value: object) -> str | None:

@@ -20,6 +20,7 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from .errors import AuthError
     from .jwks import KeyEvent
+    from .revocation import RevocationHook
 
 __all__ = [
     "PREFETCH_MODES",
@@ -104,6 +105,25 @@ def _as_tuple(value: str | Sequence[str] | None, name: str) -> tuple[str, ...]:
         if not isinstance(item, str) or not item.strip():
             raise ConfigurationError(f"{name} must contain non-empty strings, got {item!r}")
     return tuple(items)
+
+
+def _claim_values(value: object) -> dict[str, tuple[str, ...]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)  # from the environment: a JSON object
+        except ValueError as exc:
+            raise ConfigurationError(f"required_claim_values: not a JSON object ({exc})") from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError('required_claim_values must map claim names to values, e.g. {"azp": "my-client"}')
+    result: dict[str, tuple[str, ...]] = {}
+    for name, allowed in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"required_claim_values: {name!r} is not a claim name")
+        values = _as_tuple(allowed, f"required_claim_values[{name!r}]")
+        if not values:
+            raise ConfigurationError(f"required_claim_values[{name!r}] lists no value")
+        result[name] = values
+    return result
 
 
 def _issuer_entries(value: object) -> tuple[object, ...]:
@@ -265,10 +285,14 @@ class Settings:
     jwks_max_bytes: int = 512 * 1024
     jwks_prefetch: str = "off"
     max_token_bytes: int = 16 * 1024
+    token_types: Sequence[str] = ()
+    max_token_lifetime: float | None = None
+    required_claim_values: Mapping[str, str | Sequence[str]] = dataclasses.field(default_factory=dict)
     insecure_allow_any_issuer: bool = False
     insecure_allow_any_audience: bool = False
     error_body_hook: ErrorBodyHook | None = dataclasses.field(default=None, compare=False)
     key_event_hook: KeyEventHook | None = dataclasses.field(default=None, compare=False)
+    revocation_hook: RevocationHook | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here, never later
@@ -278,6 +302,8 @@ class Settings:
         set_(self, "required_claims", _as_tuple(self.required_claims, "required_claims"))
         set_(self, "required_scopes", _as_tuple(self.required_scopes, "required_scopes"))
         set_(self, "exclude_paths", _as_tuple(self.exclude_paths, "exclude_paths"))
+        set_(self, "token_types", _as_tuple(self.token_types, "token_types"))
+        set_(self, "required_claim_values", _claim_values(self.required_claim_values))
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
@@ -401,6 +427,14 @@ class Settings:
                 raise ConfigurationError(f"{name} must be a positive whole number of bytes, got {value!r}")
 
         check_scopes(self.required_scopes, "required_scopes")
+        if self.max_token_lifetime is not None and (
+            isinstance(self.max_token_lifetime, bool)
+            or not isinstance(self.max_token_lifetime, int | float)
+            or not 0 < self.max_token_lifetime < math.inf
+        ):
+            raise ConfigurationError(
+                f"max_token_lifetime must be a positive number of seconds, got {self.max_token_lifetime!r}"
+            )
         for path in self.exclude_paths:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths: {path!r} must start with '/'")
@@ -451,7 +485,7 @@ class Settings:
                 suggestion = f"; did you mean {prefix}{hint[0].upper() if prefix else hint[0]}?" if hint else ""
                 raise ConfigurationError(f"{key} is not a jwtguard setting{suggestion}")
             if isinstance(raw, str):
-                if name in ("error_body_hook", "key_event_hook"):
+                if name in ("error_body_hook", "key_event_hook", "revocation_hook"):
                     raise ConfigurationError(f"{key} must be a callable, not a string")
                 parsed[name] = _parse_env(name, key, raw)
             else:
@@ -464,6 +498,7 @@ _BOOL_FIELDS = frozenset({"discovery", "allow_anonymous", "insecure_allow_any_is
 _FLOAT_FIELDS = frozenset(
     {
         "leeway",
+        "max_token_lifetime",
         "jwks_cache_ttl",
         "jwks_cache_ttl_min",
         "jwks_cache_ttl_max",
@@ -473,7 +508,9 @@ _FLOAT_FIELDS = frozenset(
     }
 )
 _INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes"})
-_LIST_FIELDS = frozenset({"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths"})
+_LIST_FIELDS = frozenset(
+    {"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths", "token_types"}
+)
 
 
 def _parse_env(name: str, var: str, raw: str) -> Any:
@@ -486,6 +523,8 @@ def _parse_env(name: str, var: str, raw: str) -> Any:
             return False
         raise ConfigurationError(f"{var} must be true, false, 1 or 0, got {raw!r}")
     if name in _FLOAT_FIELDS or name in _INT_FIELDS:
+        if not text and name == "max_token_lifetime":
+            return None
         try:
             return int(text) if name in _INT_FIELDS else float(text)
         except ValueError:

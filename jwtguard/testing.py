@@ -262,12 +262,14 @@ class DevIssuer:
     ) -> dict[str, Any]:
         """The claims of a normal access token; `extra` adds or overrides claims (None removes one)."""
         now = int(self.clock())
+        # An already-expired token was issued before it expired, as a real one would have been.
+        issued_at = min(now, now + int(expires_in) - 300)
         claims: dict[str, Any] = {
             "iss": issuer or self.issuer,
             "sub": subject,
             "aud": audience or self.audience,
-            "iat": now,
-            "nbf": now,
+            "iat": issued_at,
+            "nbf": issued_at,
             "exp": now + int(expires_in),
             "jti": uuid.uuid4().hex,
         }

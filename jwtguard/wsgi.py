@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["GUARD_KEY", "PRINCIPAL_KEY", "JWTGuardWSGIMiddleware", "request_info", "status_line"]
+__all__ = ["GUARD_KEY", "PRINCIPAL_KEY", "JWTGuardWSGIMiddleware", "check_sync_hooks", "request_info", "status_line"]
 
 #: Where the verified `Principal` goes (None for excluded paths and anonymous requests).
 PRINCIPAL_KEY = "jwtguard.principal"
@@ -52,6 +53,7 @@ class JWTGuardWSGIMiddleware:
             raise ConfigurationError("pass exactly one of settings=... or guard=...")
         self.app = app
         self.guard = guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
+        check_sync_hooks(self.guard.settings)
         self.guard.startup()  # WSGI has no lifespan: warm the keys now, per jwks_prefetch
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -62,6 +64,13 @@ class JWTGuardWSGIMiddleware:
             return respond(self.guard.render(exc), start_response)
         environ[PRINCIPAL_KEY] = principal
         return self.app(environ, start_response)
+
+
+def check_sync_hooks(settings: Settings) -> None:
+    """WSGI runs the guard synchronously: an async revocation hook cannot be awaited there."""
+    hook = settings.revocation_hook
+    if hook is not None and (inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(type(hook).__call__)):
+        raise ConfigurationError("revocation_hook is async; WSGI needs a plain function (or use the ASGI middleware)")
 
 
 def respond(rendered: RenderedError, start_response: StartResponse) -> Iterable[bytes]:

@@ -191,7 +191,9 @@ CASES: list[Any] = [
     pytest.param(lambda i, k, o: forge(rs_header(k), b'{"exp": 1e400}', k["RS256"]), "claim_invalid", id="exp-inf"),
     pytest.param(lambda i, k, o: i.token(exp=[int(time.time()) + 60]), "claim_invalid", id="exp-list"),
     pytest.param(lambda i, k, o: i.token(nbf="0"), "claim_invalid", id="nbf-string"),
-    pytest.param(lambda i, k, o: i.token(iat=int(time.time()) + 86400), "token_not_yet_valid", id="iat-future"),
+    pytest.param(
+        lambda i, k, o: i.token(iat=int(time.time()) + 86400, expires_in=90000), "token_not_yet_valid", id="iat-future"
+    ),
     pytest.param(lambda i, k, o: i.token(issuer=i.issuer + "/evil"), "issuer_invalid", id="iss-prefix"),
     pytest.param(lambda i, k, o: i.token(issuer=i.issuer.upper()), "issuer_invalid", id="iss-case"),
     pytest.param(

@@ -131,7 +131,7 @@ CASES = [
             "token_not_yet_valid",
             401,
             INVALID.format(jwtguard.TokenNotYetValid.description),
-            lambda i, o: bearer(i.token(nbf=int(time.time()) + 3600)),
+            lambda i, o: bearer(i.token(nbf=int(time.time()) + 3600, expires_in=7200)),
         ),
         id="nbf-future",
     ),

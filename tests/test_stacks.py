@@ -82,7 +82,13 @@ CASES = [
         Case("default", "/me", lambda i, o: bearer(i.token(expires_in=-600)), 401, "token_expired"), id="token_expired"
     ),
     pytest.param(
-        Case("default", "/me", lambda i, o: bearer(i.token(nbf=int(time.time()) + 600)), 401, "token_not_yet_valid"),
+        Case(
+            "default",
+            "/me",
+            lambda i, o: bearer(i.token(nbf=int(time.time()) + 600, expires_in=1200)),
+            401,
+            "token_not_yet_valid",
+        ),
         id="token_not_yet_valid",
     ),
     pytest.param(

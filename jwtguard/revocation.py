@@ -1,0 +1,109 @@
+"""Revocation: a hook that says whether a verified token was revoked, and a bounded in-memory denylist.
+
+    denylist = JtiDenylist()
+    settings = Settings(..., revocation_hook=denylist)
+    denylist.revoke_token(principal)                  # this token, until it would have expired anyway
+    denylist.revoke_subject("user-42")                # every token issued to user-42 until now
+
+A hook may be sync or async (`async def is_revoked(principal) -> bool`, ASGI only). It runs only for tokens
+whose signature and claims are valid. If it raises, the request is refused (fail closed) and logged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import cachetools
+
+from .errors import JWTGuardError
+from .principal import Principal
+
+__all__ = ["JtiDenylist", "RevocationHook"]
+
+#: Called with the verified principal; True means the token was revoked.
+RevocationHook = Callable[[Principal], "bool | Awaitable[bool]"]
+
+# Entries outlive the token by the largest leeway jwtguard allows, so no clock drift revives a token.
+_MAX_LEEWAY = 300.0
+
+
+class JtiDenylist:
+    """Revoked token ids and subjects, each forgotten when no token it covers can still be valid.
+
+    Bounded by `maxsize` entries per kind; thread-safe. When full of unexpired entries, `revoke_*`
+    raises instead of silently evicting a revocation.
+    """
+
+    def __init__(self, maxsize: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        # TLRUCache: each entry carries its own expiry time (the value).
+        self._tokens: cachetools.TLRUCache[str, float, float] = cachetools.TLRUCache(
+            maxsize=maxsize, ttu=_expires_at, timer=clock
+        )
+        self._subjects: cachetools.TLRUCache[str, tuple[float, float], float] = cachetools.TLRUCache(
+            maxsize=maxsize, ttu=_subject_expires_at, timer=clock
+        )
+
+    def revoke(self, jti: str, expires_at: float) -> None:
+        """Revoke the token with this `jti`, remembered until `expires_at` (its `exp`) plus leeway."""
+        with self._lock:
+            self._make_room(self._tokens)
+            self._tokens[jti] = float(expires_at) + _MAX_LEEWAY
+
+    def revoke_token(self, principal: Principal) -> None:
+        """Revoke the token `principal` was built from (it needs a `jti`)."""
+        if principal.token_id is None or principal.expires_at is None:
+            raise ValueError("only a token with 'jti' and 'exp' can be revoked by id; revoke its subject instead")
+        self.revoke(principal.token_id, principal.expires_at)
+
+    def revoke_subject(self, subject: str, *, max_token_lifetime: float = 86400.0) -> None:
+        """Revoke every token issued to `subject` up to now (by `iat`; tokens without `iat` too).
+
+        Remembered for `max_token_lifetime`, after which no token issued before now can be valid.
+        """
+        now = self._clock()
+        with self._lock:
+            self._make_room(self._subjects)
+            self._subjects[subject] = (now, now + max_token_lifetime + _MAX_LEEWAY)
+
+    def is_revoked(self, principal: Principal) -> bool:
+        """True when `principal`'s `jti` or subject was revoked."""
+        with self._lock:
+            jti = principal.token_id
+            if jti is not None and jti in self._tokens:
+                return True
+            subject = principal.subject
+            if subject is None or subject not in self._subjects:
+                return False
+            revoked_at, _ = self._subjects[subject]
+        issued_at = principal.claims.get("iat")
+        if isinstance(issued_at, int | float) and not isinstance(issued_at, bool):
+            return issued_at <= revoked_at
+        return True
+
+    __call__ = is_revoked
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._tokens.expire()
+            self._subjects.expire()
+            return len(self._tokens) + len(self._subjects)
+
+    @staticmethod
+    def _make_room(cache: cachetools.TLRUCache[str, Any, float]) -> None:
+        cache.expire()
+        if len(cache) >= cache.maxsize:
+            # Evicting would silently un-revoke a live token: refuse, loudly.
+            raise JWTGuardError("the revocation denylist is full; raise its maxsize or use an external store")
+
+
+def _expires_at(key: str, value: float, now: float) -> float:
+    return value
+
+
+def _subject_expires_at(key: str, value: tuple[float, float], now: float) -> float:
+    return value[1]
