@@ -1,0 +1,162 @@
+"""Claims: missing, wrong types, booleans as numbers, arrays where strings belong, iss/aud case and prefix
+games, leeway edges, far-future iat, exp before nbf, scope games."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import AUDIENCE, Case, Kit, run_case
+
+
+def t(**changes: Any) -> Case:
+    return lambda k: k.token(
+        "RS256", **{name: (value(k) if callable(value) else value) for name, value in changes.items()}
+    )
+
+
+CASES: list[object] = [
+    # exp
+    pytest.param(t(exp=None), "claim_missing", id="exp-missing"),
+    *[
+        pytest.param(t(exp=value), "claim_invalid", id=f"exp-{name}")
+        for name, value in (
+            ("string", "9999999999"),
+            ("true", True),
+            ("false", False),
+            ("list", [9999999999]),
+            ("object", {"t": 9999999999}),
+        )
+    ],
+    pytest.param(
+        lambda k: k.forge(k.header(), {**k.claims(), "exp": None}, k.keys["RS256"]), "claim_invalid", id="exp-null"
+    ),
+    pytest.param(lambda k: k.forge(k.header(), b'{"exp":1e400}', k.keys["RS256"]), "claim_invalid", id="exp-overflow"),
+    pytest.param(
+        lambda k: k.forge(k.header(), b'{"exp":-1e400}', k.keys["RS256"]), "claim_invalid", id="exp-negative-overflow"
+    ),
+    pytest.param(
+        t(exp=lambda k: k.now - 3600, iat=lambda k: k.now - 7200, nbf=lambda k: k.now - 7200),
+        "token_expired",
+        id="expired",
+    ),
+    pytest.param(
+        t(exp=lambda k: k.now - 61, iat=lambda k: k.now - 600, nbf=lambda k: k.now - 600),
+        "token_expired",
+        id="expired-just-beyond-leeway",
+    ),
+    pytest.param(
+        t(exp=lambda k: k.now - 55, iat=lambda k: k.now - 600, nbf=lambda k: k.now - 600),
+        "ok",
+        id="expired-within-leeway",
+    ),
+    pytest.param(
+        t(exp=lambda k: k.now - 30.5, iat=lambda k: k.now - 600, nbf=lambda k: k.now - 600), "ok", id="fractional-exp"
+    ),
+    pytest.param(t(exp=1, iat=0, nbf=0), "token_expired", id="epoch"),
+    pytest.param(t(exp=-9999999999, iat=None, nbf=None), "token_expired", id="negative-exp"),
+    # nbf / iat
+    *[
+        pytest.param(t(nbf=value), "claim_invalid", id=f"nbf-{name}")
+        for name, value in (("string", "0"), ("true", True), ("list", [0]))
+    ],
+    *[
+        pytest.param(t(iat=value), "claim_invalid", id=f"iat-{name}")
+        for name, value in (("string", "0"), ("false", False))
+    ],
+    pytest.param(
+        t(nbf=lambda k: k.now + 120, exp=lambda k: k.now + 3600), "token_not_yet_valid", id="nbf-beyond-leeway"
+    ),
+    pytest.param(t(nbf=lambda k: k.now + 55, exp=lambda k: k.now + 3600), "ok", id="nbf-within-leeway"),
+    pytest.param(
+        t(iat=lambda k: k.now + 86400, nbf=None, exp=lambda k: k.now + 90000),
+        "token_not_yet_valid",
+        id="iat-far-future",
+    ),
+    pytest.param(t(iat=lambda k: k.now + 30, nbf=None), "ok", id="iat-within-leeway"),
+    pytest.param(t(nbf=lambda k: k.now + 30, exp=lambda k: k.now + 20), "claim_invalid", id="exp-before-nbf"),
+    pytest.param(
+        t(iat=lambda k: k.now - 10, nbf=lambda k: k.now - 10, exp=lambda k: k.now - 10),
+        "claim_invalid",
+        id="exp-equals-nbf",
+    ),
+    pytest.param(t(iat=lambda k: k.now + 50, nbf=None, exp=lambda k: k.now + 40), "claim_invalid", id="exp-before-iat"),
+    # iss: exact match only
+    pytest.param(t(iss=None), "issuer_invalid", id="iss-missing"),
+    pytest.param(t(iss=lambda k: k.issuer.issuer + "/"), "issuer_invalid", id="iss-trailing-slash"),
+    pytest.param(t(iss=lambda k: k.issuer.issuer + "/evil"), "issuer_invalid", id="iss-prefix"),
+    pytest.param(t(iss=lambda k: k.issuer.issuer[:-1]), "issuer_invalid", id="iss-truncated"),
+    pytest.param(t(iss=lambda k: k.issuer.issuer.upper()), "issuer_invalid", id="iss-case"),
+    pytest.param(t(iss=lambda k: " " + k.issuer.issuer), "issuer_invalid", id="iss-leading-space"),
+    pytest.param(t(iss=lambda k: k.issuer.issuer.replace("http://", "https://")), "issuer_invalid", id="iss-scheme"),
+    pytest.param(
+        lambda k: k.forge(k.header(), {**k.claims(), "iss": [k.issuer.issuer]}, k.keys["RS256"]),
+        "claim_invalid",
+        id="iss-list",
+    ),
+    pytest.param(
+        lambda k: k.forge(k.header(), {**k.claims(), "iss": 1}, k.keys["RS256"]), "claim_invalid", id="iss-number"
+    ),
+    pytest.param(
+        lambda k: k.forge(k.header(), {**k.claims(), "iss": None}, k.keys["RS256"]), "issuer_invalid", id="iss-null"
+    ),
+    # aud: exact match of any value
+    pytest.param(t(aud=None), "audience_invalid", id="aud-missing"),
+    pytest.param(t(aud=""), "audience_invalid", id="aud-empty-string"),
+    pytest.param(t(aud=[]), "audience_invalid", id="aud-empty-list"),
+    pytest.param(t(aud=AUDIENCE + "/v2"), "audience_invalid", id="aud-prefix"),
+    pytest.param(t(aud=AUDIENCE[:-4]), "audience_invalid", id="aud-truncated"),
+    pytest.param(t(aud=AUDIENCE.upper()), "audience_invalid", id="aud-case"),
+    pytest.param(t(aud=[AUDIENCE + " ", "other"]), "audience_invalid", id="aud-near-misses"),
+    pytest.param(t(aud=f"{AUDIENCE} other"), "audience_invalid", id="aud-space-joined"),
+    pytest.param(t(aud=["other", AUDIENCE]), "ok", id="aud-one-of-several"),
+    pytest.param(t(aud=42), "claim_invalid", id="aud-number"),
+    pytest.param(t(aud=[AUDIENCE, 42]), "claim_invalid", id="aud-list-with-number"),
+    pytest.param(t(aud=[[AUDIENCE]]), "claim_invalid", id="aud-nested-list"),
+    pytest.param(t(aud={"aud": AUDIENCE}), "claim_invalid", id="aud-object"),
+    # sub and jti are strings
+    pytest.param(t(sub=12345), "claim_invalid", id="sub-number"),
+    pytest.param(t(sub=["admin"]), "claim_invalid", id="sub-list"),
+    pytest.param(t(sub=True), "claim_invalid", id="sub-bool"),
+    pytest.param(t(jti=1), "claim_invalid", id="jti-number"),
+    pytest.param(t(sub=None), "ok", id="sub-absent-is-allowed"),
+]
+
+SCOPE_CASES: list[object] = [
+    pytest.param(t(scope=None), "insufficient_scope", id="no-scope"),
+    pytest.param(t(scope="orders:readwrite"), "insufficient_scope", id="scope-superstring"),
+    pytest.param(t(scope="orders:rea"), "insufficient_scope", id="scope-prefix"),
+    pytest.param(t(scope="ORDERS:READ"), "insufficient_scope", id="scope-case"),
+    pytest.param(t(scope="orders:read:all"), "insufficient_scope", id="scope-extended"),
+    pytest.param(t(scope="xorders:read"), "insufficient_scope", id="scope-suffix"),
+    pytest.param(t(scope="orders:read,profile"), "insufficient_scope", id="scope-comma-joined"),
+    pytest.param(t(scope=7), "claim_invalid", id="scope-number"),
+    pytest.param(t(scope=[1, 2]), "claim_invalid", id="scope-list-of-numbers"),
+    pytest.param(t(scope=None, scp={"orders:read": True}), "claim_invalid", id="scp-object"),
+    pytest.param(t(scope="profile orders:read email"), "ok", id="scope-among-others"),
+    pytest.param(t(scope=None, scp=["orders:read"]), "ok", id="scp-list"),
+    pytest.param(t(scope=None, scp="orders:read"), "ok", id="scp-string"),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), CASES)
+def test_claims(
+    case: Case, expected: str, kit: Kit, default_url: str, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    run_case(case, expected, kit, default_url, http, jwtguard_logs)
+
+
+@pytest.mark.parametrize(("case", "expected"), SCOPE_CASES)
+def test_scopes(
+    case: Case, expected: str, kit: Kit, default_url: str, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    from .conftest import Attempt
+
+    def scoped(k: Kit) -> Attempt:
+        token = case(k)
+        assert isinstance(token, str)
+        return Attempt(authorization=[f"Bearer {token}"], path="/scoped", secrets=[token])
+
+    run_case(scoped, expected, kit, default_url, http, jwtguard_logs)
