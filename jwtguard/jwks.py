@@ -340,6 +340,7 @@ class KeySet:
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
+        self._inflight_started = 0.0  # real monotonic time, for the fetch deadline
         self._last_attempt = -math.inf
         self._retry_at = -math.inf
         self._failing = False
@@ -411,7 +412,7 @@ class KeySet:
         if isinstance(plan, VerificationKey):
             return plan
         concurrent.futures.wait([plan], timeout=self._timeout + 0.1)
-        return self._after_fetch(kid, alg)
+        return self._after_fetch(kid, alg, plan)
 
     async def aget_key(self, kid: str | None, alg: str) -> VerificationKey:
         """Like `get_key`, but waits for a fetch without blocking the event loop."""
@@ -424,32 +425,49 @@ class KeySet:
         if isinstance(plan, VerificationKey):
             return plan
         await _wait_async(plan, self._timeout + 0.1)
-        return self._after_fetch(kid, alg)
+        return self._after_fetch(kid, alg, plan)
 
     def prefetch(self) -> bool:
-        """Fetch the JWKS now (unless keys are fresh) and wait for it; True when usable keys are loaded."""
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and self._clock() < snapshot.expires_at:
-                return True
-            future = self._inflight or self._start_fetch(self._clock())
-        concurrent.futures.wait([future], timeout=self._timeout + 0.1)
+        """Fetch the JWKS now unless keys are fresh, within the refresh limits, and wait for it.
+
+        True when usable keys are loaded afterwards.
+        """
+        future = self._prefetch_plan()
+        if future is not None:
+            concurrent.futures.wait([future], timeout=self._timeout + 0.1)
         return self._usable_snapshot() is not None
 
     async def aprefetch(self) -> bool:
         """Like `prefetch`, without blocking the event loop."""
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is not None and self._clock() < snapshot.expires_at:
-                return True
-            future = self._inflight or self._start_fetch(self._clock())
-        await _wait_async(future, self._timeout + 0.1)
+        future = self._prefetch_plan()
+        if future is not None:
+            await _wait_async(future, self._timeout + 0.1)
         return self._usable_snapshot() is not None
+
+    def _prefetch_plan(self) -> concurrent.futures.Future[bool] | None:
+        now = self._clock()
+        with self._lock:
+            self._abandon_stuck_fetch(now)
+            snapshot = self._snapshot
+            if snapshot is not None and now < snapshot.expires_at:
+                return None
+            if self._inflight is not None:
+                return self._inflight
+            if not self._fetch_allowed(now):
+                return None
+            try:
+                return self._start_fetch(now)
+            except JWKSUnavailable:
+                return None
 
     def health(self) -> dict[str, Any]:
         """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not."""
         now = self._clock()
         with self._lock:
+            # A readiness probe may be the only caller while no traffic is let in: it starts the
+            # (rate-limited) fetch that can make the keys usable again.
+            self._abandon_stuck_fetch(now)
+            self._refresh_in_background(now)
             snapshot, last, failing = self._snapshot, self._last_result, self._failing
         report: dict[str, Any] = {
             "source": self.source,
@@ -502,6 +520,7 @@ class KeySet:
             self._emit(events)
 
     def _plan_locked(self, kid: str | None, alg: str, now: float, events: list[KeyEvent]) -> _Plan:
+        self._abandon_stuck_fetch(now)
         snapshot = self._snapshot
         if snapshot is not None and now < snapshot.stale_until:
             candidates = snapshot.find(kid)
@@ -509,12 +528,13 @@ class KeySet:
                 if now < snapshot.expires_at:
                     self._refresh_in_background(now)  # past refresh_at: refresh ahead, serve now
                     return _choose(candidates, alg)
-                if self._inflight is None and not self._failing and now >= self._retry_at:
-                    return self._start_fetch(now)  # expired with the endpoint healthy: wait for fresh keys
+                # Expired. Whenever a fetch is allowed, wait for fresh keys (a key removed meanwhile must
+                # stop validating); serve the last good ones only while the endpoint is failing and no
+                # retry is due yet, or a retry is already under way.
+                if self._inflight is None and self._fetch_allowed(now):
+                    return self._start_fetch(now)
                 if self._inflight is not None and not self._failing:
                     return self._inflight
-                # The endpoint is failing: the last good keys keep serving until stale_until.
-                self._refresh_in_background(now)
                 events.append(self._event("jwks_stale_served", age=now - snapshot.fetched_at))
                 return _choose(candidates, alg)
             if self._static or kid is None:
@@ -525,7 +545,14 @@ class KeySet:
                 return self._inflight
             if kid in self._unknown_kids:
                 raise KeyNotFound("kid not in the JWKS (remembered from a recent refresh)")
-            if now - self._last_attempt < self._min_refresh_interval or now < self._retry_at:
+            if self._failing and now < self._retry_at:
+                # The kid may be a genuine new key the endpoint cannot tell us about right now.
+                events.append(self._event("jwks_refresh_suppressed"))
+                raise JWKSUnavailable(
+                    "kid not in the cached JWKS and the key endpoint is failing",
+                    retry_after=math.ceil(self._retry_at - now),
+                )
+            if not self._fetch_allowed(now):
                 events.append(self._event("jwks_refresh_suppressed"))
                 raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
             return self._start_fetch(now)
@@ -538,7 +565,25 @@ class KeySet:
             )
         return self._start_fetch(now)
 
-    def _after_fetch(self, kid: str | None, alg: str) -> VerificationKey:
+    def _fetch_allowed(self, now: float) -> bool:
+        # Called with self._lock held: one fetch per interval, and none before a failure's retry time.
+        return now >= self._retry_at and now - self._last_attempt >= self._min_refresh_interval
+
+    def _abandon_stuck_fetch(self, now: float) -> None:
+        # Called with self._lock held. httpx's timeouts are per read, so a key server that drips bytes
+        # could keep a fetch alive indefinitely; past the deadline it counts as failed, its waiters wake,
+        # and the next allowed attempt starts a new one. A late result from it is still taken if good.
+        future = self._inflight
+        if future is None or time.monotonic() - self._inflight_started <= self._timeout + 0.1:
+            return
+        self._inflight = None
+        # Counted as failed when its deadline passed, so the retry interval runs from then.
+        self._record_failure(min(now, self._last_attempt + self._timeout), "timed out (jwks_timeout), fetch abandoned")
+        if not future.done():
+            future.set_result(False)
+
+    def _after_fetch(self, kid: str | None, alg: str, future: concurrent.futures.Future[bool]) -> VerificationKey:
+        refreshed = future.done() and future.result() is True
         events: list[KeyEvent] = []
         try:
             now = self._clock()
@@ -550,24 +595,21 @@ class KeySet:
                         if now >= snapshot.expires_at:
                             events.append(self._event("jwks_stale_served", age=now - snapshot.fetched_at))
                         return _choose(candidates, alg)
-                    if kid is not None and len(kid) <= _MAX_KID_LENGTH:
-                        self._unknown_kids[kid] = True
-                    raise KeyNotFound("kid not in the JWKS, even after a refresh")
+                    if refreshed:
+                        if kid is not None and len(kid) <= _MAX_KID_LENGTH:
+                            self._unknown_kids[kid] = True  # confirmed absent by a successful refresh
+                        raise KeyNotFound("kid not in the JWKS, even after a refresh")
                 retry_after = math.ceil(self._retry_at - now) if now < self._retry_at else 1
-            raise JWKSUnavailable("no usable keys and the key endpoint failed", retry_after=retry_after)
+            raise JWKSUnavailable("no usable key for this token and the key endpoint failed", retry_after=retry_after)
         finally:
             self._emit(events)
 
     def _refresh_in_background(self, now: float) -> None:
         # Called with self._lock held. Nobody waits for this fetch.
         snapshot = self._snapshot
-        if (
-            snapshot is not None
-            and now >= snapshot.refresh_at
-            and self._inflight is None
-            and now >= self._retry_at
-            and now - self._last_attempt >= self._min_refresh_interval
-        ):
+        if self._static or self._inflight is not None or not self._fetch_allowed(now):
+            return
+        if snapshot is None or now >= snapshot.refresh_at:
             with contextlib.suppress(JWKSUnavailable):  # no thread: the next request tries again
                 self._start_fetch(now)
 
@@ -585,23 +627,22 @@ class KeySet:
                 "could not start the key fetch thread", retry_after=math.ceil(self._min_refresh_interval)
             ) from None
         self._inflight = future
+        self._inflight_started = time.monotonic()
         return future
 
     def _fetch_into(self, future: concurrent.futures.Future[bool]) -> None:
         started = time.monotonic()
         try:
             snapshot = self._fetch_snapshot()
-        except Exception as exc:  # any failure of the key endpoint is logged and becomes state, never a 500
-            duration = time.monotonic() - started
+        except BaseException as exc:  # any failure of the key endpoint becomes state, never a 500 or a hang
             reason = str(exc) if isinstance(exc, FetchError) else f"unexpected {type(exc).__name__}"
             with self._lock:
-                now = self._clock()
-                self._inflight = None
-                self._retry_at = now + self._min_refresh_interval
-                self._discovered.clear()
-                first_failure, self._failing = not self._failing, True
-                self._last_result = (False, now, duration, reason)
-                usable = self._snapshot is not None and now < self._snapshot.stale_until
+                if self._inflight is future:
+                    self._inflight = None
+                    first_failure = self._record_failure(self._clock(), reason, time.monotonic() - started)
+                else:  # abandoned at its deadline: already counted as a failure
+                    first_failure = False
+                usable = self._snapshot is not None and self._clock() < self._snapshot.stale_until
             log = logger.error if first_failure else logger.debug
             log(
                 "jwtguard: JWKS fetch from %s failed: %s (%s)",
@@ -614,13 +655,17 @@ class KeySet:
                     "jwtguard_source": self.source,
                 },
             )
-            self._emit([self._event("jwks_fetch_failed", duration=duration, error=reason)])
-            future.set_result(False)
+            if not future.done():
+                future.set_result(False)  # wake the waiters before the user's hook runs
+            self._emit([self._event("jwks_fetch_failed", duration=time.monotonic() - started, error=reason)])
+            if not isinstance(exc, Exception):
+                raise
             return
         duration = time.monotonic() - started
         with self._lock:
             self._snapshot = snapshot
-            self._inflight = None
+            if self._inflight is future:
+                self._inflight = None
             self._retry_at = -math.inf
             for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
                 del self._unknown_kids[kid]  # published since: no longer unknown
@@ -632,8 +677,17 @@ class KeySet:
                 self.source,
                 extra={"jwtguard_event": "jwks_fetch_recovered", "jwtguard_source": self.source},
             )
+        if not future.done():
+            future.set_result(True)  # wake the waiters before the user's hook runs
         self._emit([self._event("jwks_fetch_succeeded", duration=duration, keys=len(snapshot.keys))])
-        future.set_result(True)
+
+    def _record_failure(self, now: float, reason: str, duration: float | None = None) -> bool:
+        # Called with self._lock held. True for the first failure of an outage.
+        self._retry_at = now + self._min_refresh_interval
+        self._discovered.clear()
+        first_failure, self._failing = not self._failing, True
+        self._last_result = (False, now, self._timeout if duration is None else duration, reason)
+        return first_failure
 
     def _event(self, name: str, **fields: Any) -> KeyEvent:
         return KeyEvent(name=name, source=self.source, **fields)

@@ -87,10 +87,16 @@ def _is_loopback(host: str) -> bool:
 
 def check_key_url(url: str, what: str) -> None:
     """Refuse key URLs an attacker on the network could answer: https only, plain http on loopback."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{what} must be a URL string, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
+    if parts.scheme == "https" and hostname:
         return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and hostname and _is_loopback(hostname):
         return
     raise ConfigurationError(
         f"{what} must be an https:// URL (plain http:// is allowed only for 127.0.0.1 and localhost), got {url!r}"
@@ -100,6 +106,8 @@ def check_key_url(url: str, what: str) -> None:
 def _as_tuple(value: str | Sequence[str] | None, name: str) -> tuple[str, ...]:
     if value is None:
         return ()
+    if not isinstance(value, str | Sequence):
+        raise ConfigurationError(f"{name} must be a string or a list of strings, got {value!r}")
     items = (value,) if isinstance(value, str) else tuple(value)
     for item in items:
         if not isinstance(item, str) or not item.strip():
@@ -230,6 +238,8 @@ class Issuer:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if not isinstance(self.discovery, bool):
+            raise ConfigurationError(f"issuers[].discovery must be true or false, got {self.discovery!r}")
         set_(self, "issuer", _as_tuple(self.issuer, "issuers[].issuer"))
         if self.audience is not None:
             set_(self, "audience", _as_tuple(self.audience, "issuers[].audience"))
@@ -358,6 +368,9 @@ class Settings:
     # -- validation -------------------------------------------------------------------------------
 
     def _validate(self) -> None:
+        for name in sorted(_BOOL_FIELDS):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be true or false, got {getattr(self, name)!r}")
         issuer_names = self.issuer
         if self.issuers:
             top_level = [name for name in ("issuer", "jwks_uri", "jwks") if getattr(self, name)] + (

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Settings
 from jwtguard.errors import AuthError, JWKSUnavailable, KeyNotFound
-from jwtguard.jwks import KeyEvent, cache_ttl
+from jwtguard.jwks import FetchError, FetchResponse, HttpxFetcher, KeyEvent, cache_ttl
 from jwtguard.settings import Issuer
 from jwtguard.testing import DevIssuer, SigningKey
 
@@ -98,32 +98,94 @@ def test_an_outage_with_a_warm_cache_serves_the_last_good_keys_until_max_stale(
     assert issuer.server.jwks_hits <= 2 + (1800 + 301) // 10
 
 
-def test_requests_during_an_outage_do_not_wait_for_the_key_server(issuer: DevIssuer, clock: FakeClock) -> None:
+def test_during_an_outage_only_one_request_per_retry_interval_waits(issuer: DevIssuer, clock: FakeClock) -> None:
     guard = Guard(issuer.settings(jwks_timeout=0.5), key_clock=clock)
     assert outcome(guard, issuer.token()) == "ok"
     issuer.server.hang = True
-    clock.advance(301)
-    assert outcome(guard, issuer.token()) == "ok"  # waited once (0.5 s), then served the stale keys
-    hits = issuer.server.jwks_hits
-    for _ in range(20):
-        clock.advance(1)
+    clock.advance(301)  # expired: this request waits (0.5 s), then the last good keys serve
+    waits = []
+    for _ in range(30):
         started = time.monotonic()
         assert outcome(guard, issuer.token()) == "ok"
-        assert time.monotonic() - started < 0.4  # well under jwks_timeout: nobody waits on the hanging server
+        waits.append(time.monotonic() - started)
+        clock.advance(1)
     issuer.server.hang = False
-    assert issuer.server.jwks_hits <= hits + 3
+    slow = [wait for wait in waits if wait > 0.3]
+    # The first request, then one retry per 10 s jwks_min_refresh_interval; never longer than the timeout.
+    assert len(slow) <= 4
+    assert max(waits) < 0.5 + 0.3
+    assert waits.count(min(waits)) >= 1
+    assert sum(1 for wait in waits if wait < 0.3) >= 26
 
 
-def test_an_unknown_kid_during_an_outage_is_key_not_found_not_503(
-    issuer: DevIssuer, clock: FakeClock, other_keys: dict[str, SigningKey]
+def test_a_new_kid_during_an_outage_is_503_and_is_accepted_once_the_endpoint_recovers(
+    issuer: DevIssuer, clock: FakeClock
 ) -> None:
     guard = Guard(issuer.settings(), key_clock=clock)
+    old_key = issuer.key
     assert outcome(guard, issuer.token()) == "ok"
     issuer.server.status = 500
-    clock.advance(301)
-    assert outcome(guard, issuer.token()) == "ok"
+    new_key = issuer.rotate()  # the issuer rotates while its endpoint is failing
     clock.advance(11)
-    assert outcome(guard, issuer.token(key=other_keys["RS256"])) == "key_not_found"
+    # The keys in hand cannot say whether this kid is genuine: retry later, not "your token is bad".
+    assert outcome(guard, issuer.token(key=new_key)) == "jwks_unavailable"
+    assert outcome(guard, issuer.token(key=new_key)) == "jwks_unavailable"  # inside the retry interval
+    assert outcome(guard, issuer.token(key=old_key)) == "ok"  # known keys keep working
+    issuer.server.status = 200
+    clock.advance(11)
+    assert outcome(guard, issuer.token(key=new_key)) == "ok"
+
+
+def test_a_removed_key_stops_validating_after_an_outage_ends(issuer: DevIssuer, clock: FakeClock) -> None:
+    guard = Guard(issuer.settings(), key_clock=clock)
+    old_key = issuer.key
+    assert outcome(guard, issuer.token()) == "ok"
+    issuer.server.status = 500
+    clock.advance(280)  # past refresh-ahead: the background refresh fails
+    assert outcome(guard, issuer.token(key=old_key)) == "ok"
+    wait_for_failed_fetch(guard)
+    issuer.server.status = 200
+    issuer.publish([key for key in issuer.keys if key is not old_key])  # the old key is withdrawn
+    clock.advance(600)  # expired; the endpoint is healthy again
+    assert outcome(guard, issuer.token(key=old_key)) == "key_not_found"  # fetched first, not served stale
+
+
+def wait_for_failed_fetch(guard: Guard) -> None:
+    """Block until the background fetch has failed (it runs in its own thread)."""
+    for _ in range(500):
+        last = guard.key_set.health()["last_fetch"]
+        if last is not None and last["ok"] is False:
+            return
+        threading.Event().wait(0.01)  # polling for the fetch thread, not for time to pass
+    raise AssertionError("the background fetch did not fail")
+
+
+def test_a_fetch_that_never_ends_is_abandoned_at_the_deadline(
+    issuer: DevIssuer, clock: FakeClock, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    class Stuck:
+        """A fetcher that never returns until released: like a key server dripping one byte at a time."""
+
+        def __init__(self) -> None:
+            self.release = threading.Event()
+            self.calls = 0
+
+        def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
+            self.calls += 1
+            if self.calls == 1:
+                self.release.wait(30)
+                raise FetchError("released")
+            return HttpxFetcher()(url, timeout=timeout, max_bytes=max_bytes)
+
+    stuck = Stuck()
+    guard = Guard(issuer.settings(jwks_timeout=0.3), fetcher=stuck, key_clock=clock)
+    assert outcome(guard, issuer.token()) == "jwks_unavailable"  # waited 0.3 s, the fetch hangs on
+    clock.advance(11)
+    started = time.monotonic()
+    assert outcome(guard, issuer.token()) == "ok"  # the stuck fetch was abandoned; a new one succeeded
+    assert time.monotonic() - started < 1.0
+    assert stuck.calls == 2
+    stuck.release.set()
 
 
 # -- refresh-ahead and Cache-Control --------------------------------------------------------------

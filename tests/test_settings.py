@@ -73,6 +73,8 @@ def test_lists_are_normalised_to_tuples() -> None:
         pytest.param({"jwks_cache_ttl_max": 100}, "must lie between", id="ttl-above-max"),
         pytest.param({"jwks_max_stale": -1}, "zero or positive", id="negative-stale"),
         pytest.param({"jwks_prefetch": "yes"}, "jwks_prefetch must be one of", id="prefetch-mode"),
+        pytest.param({"allow_anonymous": "false"}, "must be true or false", id="bool-as-string"),
+        pytest.param({"audience": 42}, "string or a list of strings", id="audience-number"),
         pytest.param(
             {"issuers": [{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks"}]},
             "set issuer, jwks_uri in each issuer entry",
@@ -230,6 +232,14 @@ def test_a_single_issuer_is_one_trusted_issuer() -> None:
             [{"issuer": "https://a.test/", "jwks_uri": "https://a.test/jwks", "algorithms": ["HS256"]}],
             "HMAC",
             id="entry-hmac",
+        ),
+        pytest.param(
+            [{"issuer": "https://a.test/", "discovery": "false"}], "must be true or false", id="entry-discovery-string"
+        ),
+        pytest.param([{"issuer": 5, "jwks_uri": "https://a.test/jwks"}], "string or a list", id="entry-issuer-number"),
+        pytest.param([{"issuer": "https://a.test/", "jwks_uri": 123}], "must be a URL string", id="entry-uri-number"),
+        pytest.param(
+            [{"issuer": "https://a.test/", "jwks_uri": "https://[::1"}], "not a valid URL", id="entry-bad-url"
         ),
         pytest.param("not json", "not a JSON list", id="env-not-json"),
         pytest.param({"issuer": "https://a.test/"}, "must be a list", id="a-mapping-not-a-list"),
