@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import TokenMalformed
 
 __all__ = ["ParsedToken", "fingerprint", "parse_token"]
 
+# One C-level pass over the whole token: three segments of the base64url alphabet, without padding.
+_COMPACT_JWS = re.compile(rb"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# A segment of length 4k+2 ends in a character with 4 unused bits, 4k+3 in one with 2; in the canonical
+# encoding those bits are zero. Lenient decoders ignore them, so two spellings would decode alike.
+_CANONICAL_LAST = {
+    2: frozenset(c for i, c in enumerate(_ALPHABET) if i % 16 == 0),
+    3: frozenset(c for i, c in enumerate(_ALPHABET) if i % 4 == 0),
+}
+_PADDING = {0: b"", 2: b"==", 3: b"="}
 # Header parameters whose meaning jwtguard implements; anything listed in `crit` must be one of these,
 # and since none of them is an extension, every `crit` is refused (RFC 7515 §4.1.11).
 _UNDERSTOOD_EXTENSIONS: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """A token split and decoded once. `claims` are NOT verified until the signature is."""
 
     header: dict[str, Any]
@@ -38,18 +46,16 @@ def fingerprint(token: str) -> str:
 
 
 def _b64decode(segment: bytes, what: str) -> bytes:
-    if _B64URL.fullmatch(segment) is None:
-        raise TokenMalformed(f"{what} is not base64url (RFC 7515 forbids padding and other alphabets)")
-    if len(segment) % 4 == 1:
+    """Decode one segment already known to be of the base64url alphabet; refuse non-canonical forms."""
+    remainder = len(segment) % 4
+    if remainder == 1:
         raise TokenMalformed(f"{what} has an impossible base64url length")
-    try:
-        raw = base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError):
-        raise TokenMalformed(f"{what} is not base64url") from None
-    # Non-canonical encodings (stray bits in the last character) are refused, so one token has one form.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment:
+    if remainder and segment[-1] not in _CANONICAL_LAST[remainder]:
         raise TokenMalformed(f"{what} is not canonical base64url")
-    return raw
+    try:
+        return binascii.a2b_base64(segment.translate(_TO_STANDARD) + _PADDING[remainder])
+    except binascii.Error:  # unreachable after the checks above; kept so no input can escape as a 500
+        raise TokenMalformed(f"{what} is not base64url") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -57,25 +63,41 @@ def _reject_constant(name: str) -> Any:
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            # RFC 7515 §5.2 lets parsers reject duplicate member names; accepting them lets two
-            # parsers read two different tokens out of one.
-            raise ValueError("duplicate member name")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        # RFC 7515 §5.2 lets parsers reject duplicate member names; accepting them lets two
+        # parsers read two different tokens out of one.
+        raise ValueError("duplicate member name")
     return result
+
+
+# Built once: json.loads with keyword arguments would build a new decoder for every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise TokenMalformed(f"{what} is not a UTF-8 JSON document") from None
     if not isinstance(value, dict):
         raise TokenMalformed(f"{what} is not a JSON object")
     return value
+
+
+def _diagnose(data: bytes) -> TokenMalformed:
+    """Why `data` is not a compact JWS (the slow path, for the log's reason)."""
+    parts = data.split(b".")
+    if len(parts) == 5:
+        return TokenMalformed("token is an encrypted JWT (JWE), not a signed one")
+    if len(parts) != 3:
+        return TokenMalformed("token does not have three dot-separated segments")
+    if not parts[0] or not parts[1]:
+        return TokenMalformed("token has an empty header or payload segment")
+    for part, what in zip(parts, ("header", "payload", "signature"), strict=True):
+        if _B64URL.fullmatch(part) is None:
+            return TokenMalformed(f"{what} is not base64url (RFC 7515 forbids padding and other alphabets)")
+    return TokenMalformed("token is not a compact JWS")  # pragma: no cover  # the regex and this agree
 
 
 def parse_token(token: str) -> ParsedToken:
@@ -84,14 +106,10 @@ def parse_token(token: str) -> ParsedToken:
         data = token.encode("ascii")
     except UnicodeEncodeError:
         raise TokenMalformed("token contains non-ASCII characters") from None
-    parts = data.split(b".")
-    if len(parts) == 5:
-        raise TokenMalformed("token is an encrypted JWT (JWE), not a signed one")
-    if len(parts) != 3:
-        raise TokenMalformed("token does not have three dot-separated segments")
-    header_b64, claims_b64, signature_b64 = parts
-    if not header_b64 or not claims_b64:
-        raise TokenMalformed("token has an empty header or payload segment")
+    match = _COMPACT_JWS.fullmatch(data)
+    if match is None:
+        raise _diagnose(data)
+    header_b64, claims_b64, signature_b64 = match.groups()
     header = _json_object(_b64decode(header_b64, "header"), "header")
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
@@ -99,6 +117,21 @@ def parse_token(token: str) -> ParsedToken:
     kid = header.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise TokenMalformed("header 'kid' is not a string")
+    if len(header) > 2 or "kid" not in header:  # the common {"alg", "kid"} header needs no more checks
+        _check_header(header)
+    claims = _json_object(_b64decode(claims_b64, "payload"), "payload")
+    signature = _b64decode(signature_b64, "signature")
+    return ParsedToken(
+        header=header,
+        claims=claims,
+        signing_input=data[: len(header_b64) + 1 + len(claims_b64)],
+        signature=signature,
+        alg=alg,
+        kid=kid,
+    )
+
+
+def _check_header(header: dict[str, Any]) -> None:
     if "crit" in header:
         crit = header["crit"]
         if not isinstance(crit, list) or not crit or not all(isinstance(name, str) for name in crit):
@@ -115,13 +148,3 @@ def parse_token(token: str) -> ParsedToken:
     typ = header.get("typ")
     if typ is not None and not isinstance(typ, str):
         raise TokenMalformed("header 'typ' is not a string")
-    claims = _json_object(_b64decode(claims_b64, "payload"), "payload")
-    signature = _b64decode(signature_b64, "signature")
-    return ParsedToken(
-        header=header,
-        claims=claims,
-        signing_input=header_b64 + b"." + claims_b64,
-        signature=signature,
-        alg=alg,
-        kid=kid,
-    )

@@ -28,8 +28,7 @@ operator's log, and `context` holds what was read from the token for that log re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -62,8 +61,7 @@ class ConfigurationError(JWTGuardError):
     """Raised when settings are invalid: at construction time, with a message that says what to fix."""
 
 
-@dataclass(frozen=True, slots=True)
-class TokenContext:
+class TokenContext(NamedTuple):
     """What the log record may say about the token that was refused.
 
     Values read from a token before its signature was verified are attacker-controlled: `verified` says

@@ -12,11 +12,16 @@ import asyncio
 import inspect
 import logging
 import math
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cachetools
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ._logging import RequestInfo, log_acceptance, log_rejection
@@ -52,6 +57,22 @@ _ALGORITHMS: Mapping[str, Algorithm] = {
     name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
 }
 _DOT_SEGMENT = ("/./", "/../", "//")
+_HASHES: Mapping[int, Any] = {256: hashes.SHA256, 384: hashes.SHA384, 512: hashes.SHA512}
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that passed every check but the per-request ones (time, revocation, scopes)."""
+
+    principal: Principal
+    context: TokenContext
+    route: _Route
+    key: VerificationKey
+    kid: str | None
+    alg: str
+    exp: float
+    nbf: float | None
+    iat: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +135,12 @@ class Guard:
         self._required_claims = tuple(settings.required_claims)
         self._required_scopes = tuple(settings.required_scopes)
         self._max_token_bytes = settings.max_token_bytes
+        # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
+        # the time checks, revocation or scopes, and only while the key that verified it is still trusted.
+        self._token_cache: cachetools.LRUCache[str, _Verified] | None = (
+            cachetools.LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
+        )
+        self._cache_lock = threading.Lock()
         exact, prefixes = set(), []
         for path in settings.exclude_paths:
             if path.endswith("/*"):
@@ -147,13 +174,61 @@ class Guard:
         return (await self._authenticate_async(authorization))[0]
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        parsed, context, route = self._parse(authorization)
+        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+        hit = self._cache_get(token)
+        if hit is not None:
+            try:
+                key = hit.route.key_set.get_key(hit.kid, hit.alg)
+            except AuthError as exc:
+                self._cache_drop(token)
+                exc.context = hit.context
+                raise
+            if key is hit.key:  # the key that verified it is still the trusted key for its kid
+                self._recheck(token, hit)
+                self._finish_sync(hit.principal, hit.context)
+                return hit.principal, hit.context
+            self._cache_drop(token)
+        parsed, context, route = self._parse(token)
         try:
             key = route.key_set.get_key(parsed.kid, parsed.alg)
         except AuthError as exc:
             exc.context = context
             raise
-        principal, context = self._verify(parsed, key, context, route)
+        verified = self._verify(parsed, key, context, route)
+        self._finish_sync(verified.principal, verified.context)
+        self._cache_put(token, verified)
+        return verified.principal, verified.context
+
+    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
+        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+        hit = self._cache_get(token)
+        if hit is not None:
+            try:
+                key_set = hit.route.key_set
+                key = key_set.cached_key(hit.kid, hit.alg) or await key_set.aget_key(hit.kid, hit.alg)
+            except AuthError as exc:
+                self._cache_drop(token)
+                exc.context = hit.context
+                raise
+            if key is hit.key:
+                self._recheck(token, hit)
+                await self._finish_async(hit.principal, hit.context)
+                return hit.principal, hit.context
+            self._cache_drop(token)
+        parsed, context, route = self._parse(token)
+        try:
+            key_set = route.key_set
+            key = key_set.cached_key(parsed.kid, parsed.alg) or await key_set.aget_key(parsed.kid, parsed.alg)
+        except AuthError as exc:
+            exc.context = context
+            raise
+        verified = self._verify(parsed, key, context, route)
+        await self._finish_async(verified.principal, verified.context)
+        self._cache_put(token, verified)
+        return verified.principal, verified.context
+
+    def _finish_sync(self, principal: Principal, context: TokenContext) -> None:
+        """Revocation, then scopes: the checks that run on every request, cached token or not."""
         try:
             if self._revocation_hook is not None:
                 result = self._call_revocation_hook(principal)
@@ -165,16 +240,8 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return principal, context
 
-    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        parsed, context, route = self._parse(authorization)
-        try:
-            key = await route.key_set.aget_key(parsed.kid, parsed.alg)
-        except AuthError as exc:
-            exc.context = context
-            raise
-        principal, context = self._verify(parsed, key, context, route)
+    async def _finish_async(self, principal: Principal, context: TokenContext) -> None:
         try:
             if self._revocation_hook is not None:
                 result = self._call_revocation_hook(principal)
@@ -185,7 +252,38 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return principal, context
+
+    # -- the verified-token cache -----------------------------------------------------------------
+
+    def _cache_get(self, token: str) -> _Verified | None:
+        if self._token_cache is None:
+            return None
+        with self._cache_lock:  # cachetools caches are not thread-safe
+            return self._token_cache.get(token)
+
+    def _cache_put(self, token: str, verified: _Verified) -> None:
+        if self._token_cache is not None:
+            with self._cache_lock:
+                self._token_cache[token] = verified
+
+    def _cache_drop(self, token: str) -> None:
+        if self._token_cache is not None:
+            with self._cache_lock:
+                self._token_cache.pop(token, None)
+
+    def _recheck(self, token: str, hit: _Verified) -> None:
+        """The time checks, on every hit: a cached token is refused the moment it expires."""
+        now = self._clock()
+        leeway = self._leeway
+        error: AuthError | None = None
+        if now >= hit.exp + leeway:
+            error = TokenExpired("exp is in the past, beyond the leeway")
+        elif (hit.nbf is not None and hit.nbf > now + leeway) or (hit.iat is not None and hit.iat > now + leeway):
+            error = TokenNotYetValid("nbf or iat is in the future, beyond the leeway")  # the clock went back
+        if error is not None:
+            self._cache_drop(token)
+            error.context = hit.context
+            raise error
 
     def _call_revocation_hook(self, principal: Principal) -> object:
         try:
@@ -210,8 +308,7 @@ class Guard:
         if not principal.scopes.issuperset(self._required_scopes):
             raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
 
-    def _parse(self, authorization: str | Sequence[str] | None) -> tuple[ParsedToken, TokenContext, _Route]:
-        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+    def _parse(self, token: str) -> tuple[ParsedToken, TokenContext, _Route]:
         token_fingerprint = fingerprint(token)
         try:
             parsed = parse_token(token)
@@ -254,24 +351,14 @@ class Guard:
             raise IssuerInvalid("iss is not a configured issuer")
         return route
 
-    def _verify(
-        self, parsed: ParsedToken, key: VerificationKey, context: TokenContext, route: _Route
-    ) -> tuple[Principal, TokenContext]:
+    def _verify(self, parsed: ParsedToken, key: VerificationKey, context: TokenContext, route: _Route) -> _Verified:
         try:
-            valid = _ALGORITHMS[parsed.alg].verify(parsed.signing_input, key.public_key, parsed.signature)
+            valid = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
         except Exception:  # malformed signatures can raise from cryptography; all of them are invalid
             valid = False
         if not valid:
             raise SignatureInvalid("signature does not verify with the key named by kid", context=context)
-        context = TokenContext(
-            fingerprint=context.fingerprint,
-            kid=context.kid,
-            alg=context.alg,
-            iss=context.iss,
-            sub=context.sub,
-            jti=context.jti,
-            verified=True,
-        )
+        context = context._replace(verified=True)
         try:
             if self._token_types:
                 typ = parsed.header.get("typ")
@@ -283,7 +370,18 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
-        return Principal(parsed.claims, scopes, context), context
+        claims = parsed.claims
+        return _Verified(
+            principal=Principal._verified(claims, scopes, context),
+            context=context,
+            route=route,
+            key=key,
+            kid=parsed.kid,
+            alg=parsed.alg,
+            exp=float(claims["exp"]),
+            nbf=_float_or_none(claims.get("nbf")),
+            iat=_float_or_none(claims.get("iat")),
+        )
 
     def _check_claims(self, claims: dict[str, Any], route: _Route) -> frozenset[str]:
         now = self._clock()
@@ -446,6 +544,28 @@ class Guard:
         return render_error(error, self.settings)
 
 
+# RSA padding and hash objects are immutable: built once instead of per token. ECDSA and EdDSA go through
+# PyJWT's algorithm objects, which also turn JOSE's raw (r, s) signatures into DER.
+_RSA_PARAMETERS: Mapping[str, tuple[Any, Any]] = {
+    **{f"RS{bits}": (padding.PKCS1v15(), hash_()) for bits, hash_ in _HASHES.items()},
+    **{
+        f"PS{bits}": (padding.PSS(mgf=padding.MGF1(hash_()), salt_length=hash_.digest_size), hash_())
+        for bits, hash_ in _HASHES.items()
+    },
+}
+
+
+def _verify_signature(alg: str, public_key: Any, signing_input: bytes, signature: bytes) -> bool:
+    parameters = _RSA_PARAMETERS.get(alg)
+    if parameters is None:
+        return bool(_ALGORITHMS[alg].verify(signing_input, public_key, signature))
+    try:
+        public_key.verify(signature, signing_input, *parameters)
+    except InvalidSignature:
+        return False
+    return True
+
+
 def _media_type(value: object) -> str:
     """RFC 7515 §4.1.9: `typ` compares case-insensitively, with "application/" optional."""
     text = value.lower() if isinstance(value, str) else ""
@@ -456,6 +576,10 @@ def _close(awaitable: object) -> None:
     close = getattr(awaitable, "close", None)
     if callable(close):
         close()
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _str_or_none(value: object) -> str | None:

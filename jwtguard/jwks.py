@@ -60,6 +60,7 @@ _MIN_RSA_BITS = 2048
 _MAX_KEYS = 100
 _MAX_KID_LENGTH = 256  # longer kids are refused outright: no issuer uses them, and they bloat caches
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_PUBLIC_MEMBERS = ("kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y")
 _CURVES = {"EC": frozenset({"P-256", "P-384", "P-521", "secp256k1"}), "OKP": frozenset({"Ed25519", "Ed448"})}
 _FROM_JWK: Mapping[str, Callable[[dict[str, Any]], Any]] = {
     "RSA": RSAAlgorithm.from_jwk,
@@ -130,15 +131,17 @@ class HttpxFetcher:
 # -- keys -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class VerificationKey:
-    """One usable public key from a JWKS."""
+    """One usable public key from a JWKS. Compared by identity: a refresh keeps the object of a key it
+    still publishes, so "the same key" is a cheap `is` test (the verified-token cache relies on it)."""
 
     kid: str | None
     kty: str
     crv: str | None
     alg: str | None
     public_key: Any
+    material: str = ""  # the JWK's public members, canonically serialised
 
     def fits(self, alg: str) -> bool:
         """True when `alg` may be used with this key (RFC 7517 §4.4 and the key's type and curve)."""
@@ -182,7 +185,10 @@ def _load_key(jwk: Any) -> VerificationKey:
         raise ValueError("malformed key material") from None
     if isinstance(public_key, RSAPublicKey) and public_key.key_size < _MIN_RSA_BITS:
         raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
-    key = VerificationKey(kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, public_key=public_key)
+    material = json.dumps({name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}, sort_keys=True)
+    key = VerificationKey(
+        kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, public_key=public_key, material=material
+    )
     if alg is not None and not key.fits(alg):
         raise ValueError("alg does not fit the key type or curve")
     return key
@@ -398,16 +404,26 @@ class KeySet:
 
     # -- the two faces ----------------------------------------------------------------------------
 
-    def get_key(self, kid: str | None, alg: str) -> VerificationKey:
-        """The key for `kid` that fits `alg`, fetching the JWKS if needed (blocks this thread only).
+    def cached_key(self, kid: str | None, alg: str) -> VerificationKey | None:
+        """The key for `kid` that fits `alg` if the cache has it and nothing is due; never does I/O.
 
-        Raises `KeyNotFound`, `AlgorithmNotAllowed` or `JWKSUnavailable`.
+        None means "ask `get_key` / `aget_key`" (they may fetch). Raises `AlgorithmNotAllowed`.
         """
         snapshot = self._snapshot  # the hot path: one atomic read, no lock
         if snapshot is not None and self._clock() < snapshot.refresh_at:
             candidates = snapshot.find(kid)
             if candidates:
                 return _choose(candidates, alg)
+        return None
+
+    def get_key(self, kid: str | None, alg: str) -> VerificationKey:
+        """The key for `kid` that fits `alg`, fetching the JWKS if needed (blocks this thread only).
+
+        Raises `KeyNotFound`, `AlgorithmNotAllowed` or `JWKSUnavailable`.
+        """
+        key = self.cached_key(kid, alg)
+        if key is not None:
+            return key
         plan = self._plan(kid, alg)
         if isinstance(plan, VerificationKey):
             return plan
@@ -416,11 +432,9 @@ class KeySet:
 
     async def aget_key(self, kid: str | None, alg: str) -> VerificationKey:
         """Like `get_key`, but waits for a fetch without blocking the event loop."""
-        snapshot = self._snapshot
-        if snapshot is not None and self._clock() < snapshot.refresh_at:
-            candidates = snapshot.find(kid)
-            if candidates:
-                return _choose(candidates, alg)
+        key = self.cached_key(kid, alg)
+        if key is not None:
+            return key
         plan = self._plan(kid, alg)
         if isinstance(plan, VerificationKey):
             return plan
@@ -753,6 +767,10 @@ class KeySet:
         self._log_skipped(skipped)
         if not keys:
             raise FetchError("JWKS has no usable verification key")
+        previous = self._snapshot
+        if previous is not None:
+            kept = {key.material: key for key in previous.keys}
+            keys = [kept.get(key.material, key) for key in keys]
         ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
         return _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
 

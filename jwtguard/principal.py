@@ -54,6 +54,15 @@ class Principal:
             scopes = scopes_from_claims(self.claims) or frozenset()
         self.scopes = scopes
 
+    @classmethod
+    def _verified(cls, claims: dict[str, Any], scopes: frozenset[str], token_context: TokenContext) -> Principal:
+        # For the guard: `claims` is a dict it parsed itself and hands over, so no defensive copy.
+        principal = cls.__new__(cls)
+        principal.claims = MappingProxyType(claims)
+        principal.scopes = scopes
+        principal.token_context = token_context
+        return principal
+
     def _str_claim(self, name: str) -> str | None:
         value = self.claims.get(name)
         return value if isinstance(value, str) else None

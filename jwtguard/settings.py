@@ -295,6 +295,7 @@ class Settings:
     jwks_max_bytes: int = 512 * 1024
     jwks_prefetch: str = "off"
     max_token_bytes: int = 16 * 1024
+    token_cache_size: int = 4096
     token_types: Sequence[str] = ()
     max_token_lifetime: float | None = None
     required_claim_values: Mapping[str, str | Sequence[str]] = dataclasses.field(default_factory=dict)
@@ -438,6 +439,9 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive whole number of bytes, got {value!r}")
+        size = self.token_cache_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ConfigurationError(f"token_cache_size must be a whole number, 0 to turn it off, got {size!r}")
 
         check_scopes(self.required_scopes, "required_scopes")
         if self.max_token_lifetime is not None and (
@@ -520,7 +524,7 @@ _FLOAT_FIELDS = frozenset(
         "jwks_timeout",
     }
 )
-_INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes"})
+_INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes", "token_cache_size"})
 _LIST_FIELDS = frozenset(
     {"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths", "token_types"}
 )

@@ -1,0 +1,129 @@
+"""The verified-token cache: repeated tokens skip the signature, never the checks that change over time."""
+
+from __future__ import annotations
+
+import pytest
+
+from jwtguard import ConfigurationError, Guard, JtiDenylist, Settings
+from jwtguard.errors import AuthError
+from jwtguard.testing import DevIssuer, generate_key
+
+from .conftest import FakeClock
+
+
+class WallClock(FakeClock):
+    """A wall clock for exp/nbf that moves only when told."""
+
+
+def outcome(guard: Guard, token: str) -> str:
+    try:
+        guard.authenticate(f"Bearer {token}")
+    except AuthError as exc:
+        return exc.code
+    return "ok"
+
+
+def count_verifications(guard: Guard, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each full validation (parse and signature) the guard does."""
+    calls: list[str] = []
+    original = guard._verify
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("verify")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(guard, "_verify", counting)
+    return calls
+
+
+def test_a_repeated_token_is_verified_once(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = Guard(issuer.settings())
+    calls = count_verifications(guard, monkeypatch)
+    token = issuer.token()
+    assert [outcome(guard, token) for _ in range(5)] == ["ok"] * 5
+    assert calls == ["verify"]
+    assert guard.authenticate(f"Bearer {token}") is guard.authenticate(f"Bearer {token}")
+
+
+def test_exp_is_checked_on_every_hit(issuer: DevIssuer, clock: FakeClock) -> None:
+    wall = WallClock(start=2_000_000_000)
+    issuer.clock = wall
+    guard = Guard(issuer.settings(leeway=30), clock=wall, key_clock=clock)
+    token = issuer.token(expires_in=600)
+    assert outcome(guard, token) == "ok"
+    wall.advance(600 + 29)
+    assert outcome(guard, token) == "ok"  # within the leeway
+    wall.advance(2)
+    assert outcome(guard, token) == "token_expired"
+    assert outcome(guard, token) == "token_expired"  # and it was dropped, not kept
+
+
+def test_revocation_is_consulted_on_every_hit(issuer: DevIssuer) -> None:
+    denylist = JtiDenylist()
+    guard = Guard(issuer.settings(revocation_hook=denylist))
+    token = issuer.token()
+    principal = guard.authenticate(f"Bearer {token}")
+    denylist.revoke_token(principal)
+    assert outcome(guard, token) == "token_revoked"
+
+
+def test_a_key_removed_from_the_jwks_ends_its_cached_tokens(issuer: DevIssuer, clock: FakeClock) -> None:
+    guard = Guard(issuer.settings(), key_clock=clock)
+    token = issuer.token()
+    assert outcome(guard, token) == "ok"
+    issuer.publish([key for key in issuer.keys if key is not issuer.key] or [generate_key("RS256")])
+    clock.advance(301)  # past the key server's max-age: the next lookup refreshes
+    assert outcome(guard, token) == "key_not_found"
+
+
+def test_a_refresh_that_keeps_the_key_keeps_the_cached_tokens(
+    issuer: DevIssuer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guard = Guard(issuer.settings(), key_clock=clock)
+    calls = count_verifications(guard, monkeypatch)
+    token = issuer.token()
+    assert outcome(guard, token) == "ok"
+    clock.advance(301)
+    assert outcome(guard, token) == "ok"  # refreshed; the same key object is kept
+    assert issuer.server.jwks_hits == 2
+    assert calls == ["verify"]
+
+
+def test_a_kid_reused_for_another_key_forces_a_full_check(issuer: DevIssuer, clock: FakeClock) -> None:
+    guard = Guard(issuer.settings(), key_clock=clock)
+    token = issuer.token()
+    assert outcome(guard, token) == "ok"
+    impostor = generate_key("RS256", kid=issuer.key.kid)  # same kid, other key material
+    issuer.publish([impostor])
+    clock.advance(301)
+    assert outcome(guard, token) == "signature_invalid"
+
+
+def test_the_cache_can_be_turned_off(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = Guard(issuer.settings(token_cache_size=0))
+    calls = count_verifications(guard, monkeypatch)
+    token = issuer.token()
+    assert [outcome(guard, token) for _ in range(3)] == ["ok"] * 3
+    assert calls == ["verify"] * 3
+
+
+def test_the_cache_is_bounded(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = Guard(issuer.settings(token_cache_size=2))
+    calls = count_verifications(guard, monkeypatch)
+    first, second, third = (issuer.token(subject=name) for name in ("a", "b", "c"))
+    for token in (first, second, third, first):  # the third pushed the first out
+        assert outcome(guard, token) == "ok"
+    assert len(calls) == 4
+
+
+def test_refused_tokens_are_not_cached(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = Guard(issuer.settings(required_scopes=["admin"]))
+    calls = count_verifications(guard, monkeypatch)
+    token = issuer.token(scopes=["user"])
+    assert [outcome(guard, token) for _ in range(2)] == ["insufficient_scope"] * 2
+    assert len(calls) == 2
+
+
+def test_token_cache_size_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="token_cache_size"):
+        Settings(issuer="https://i.test/", audience="a", jwks_uri="https://i.test/jwks", token_cache_size=-1)
