@@ -6,7 +6,10 @@ import binascii
 import hashlib
 import json
 import re
+import threading
 from typing import Any, NamedTuple
+
+import cachetools
 
 from .errors import TokenMalformed
 
@@ -24,6 +27,10 @@ _CANONICAL_LAST = {
     3: frozenset(c for i, c in enumerate(_ALPHABET) if i % 4 == 0),
 }
 _PADDING = {0: b"", 2: b"==", 3: b"="}
+# An issuer's tokens share one header segment: its parse (a pure function of those bytes, checks included)
+# is kept, bounded, and only for headers that passed. Shared read-only by every guard in the process.
+_HEADERS: cachetools.LRUCache[bytes, tuple[dict[str, Any], str, str | None]] = cachetools.LRUCache(maxsize=256)
+_HEADER_LOCK = threading.Lock()
 # Header parameters whose meaning jwtguard implements; anything listed in `crit` must be one of these,
 # and since none of them is an extension, every `crit` is refused (RFC 7515 §4.1.11).
 _UNDERSTOOD_EXTENSIONS: frozenset[str] = frozenset()
@@ -110,15 +117,13 @@ def parse_token(token: str) -> ParsedToken:
     if match is None:
         raise _diagnose(data)
     header_b64, claims_b64, signature_b64 = match.groups()
-    header = _json_object(_b64decode(header_b64, "header"), "header")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or not alg:
-        raise TokenMalformed("header has no 'alg' string")
-    kid = header.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise TokenMalformed("header 'kid' is not a string")
-    if len(header) > 2 or "kid" not in header:  # the common {"alg", "kid"} header needs no more checks
-        _check_header(header)
+    with _HEADER_LOCK:
+        known = _HEADERS.get(header_b64)
+    if known is None:
+        known = _parse_header(header_b64)
+        with _HEADER_LOCK:
+            _HEADERS[header_b64] = known
+    header, alg, kid = known
     claims = _json_object(_b64decode(claims_b64, "payload"), "payload")
     signature = _b64decode(signature_b64, "signature")
     return ParsedToken(
@@ -129,6 +134,19 @@ def parse_token(token: str) -> ParsedToken:
         alg=alg,
         kid=kid,
     )
+
+
+def _parse_header(header_b64: bytes) -> tuple[dict[str, Any], str, str | None]:
+    header = _json_object(_b64decode(header_b64, "header"), "header")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or not alg:
+        raise TokenMalformed("header has no 'alg' string")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise TokenMalformed("header 'kid' is not a string")
+    if len(header) > 2 or "kid" not in header:  # the common {"alg", "kid"} header needs no more checks
+        _check_header(header)
+    return header, alg, kid
 
 
 def _check_header(header: dict[str, Any]) -> None:

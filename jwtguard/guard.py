@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cachetools
 from cryptography.exceptions import InvalidSignature
@@ -60,8 +60,7 @@ _DOT_SEGMENT = ("/./", "/../", "//")
 _HASHES: Mapping[int, Any] = {256: hashes.SHA256, 384: hashes.SHA384, 512: hashes.SHA512}
 
 
-@dataclass(frozen=True, slots=True)
-class _Verified:
+class _Verified(NamedTuple):
     """A token that passed every check but the per-request ones (time, revocation, scopes)."""
 
     principal: Principal
@@ -188,13 +187,13 @@ class Guard:
                 self._finish_sync(hit.principal, hit.context)
                 return hit.principal, hit.context
             self._cache_drop(token)
-        parsed, context, route = self._parse(token)
+        parsed, token_fingerprint, route = self._parse(token)
         try:
             key = route.key_set.get_key(parsed.kid, parsed.alg)
         except AuthError as exc:
-            exc.context = context
+            exc.context = _context(parsed, token_fingerprint, verified=False)
             raise
-        verified = self._verify(parsed, key, context, route)
+        verified = self._verify(parsed, token_fingerprint, key, route)
         self._finish_sync(verified.principal, verified.context)
         self._cache_put(token, verified)
         return verified.principal, verified.context
@@ -215,14 +214,14 @@ class Guard:
                 await self._finish_async(hit.principal, hit.context)
                 return hit.principal, hit.context
             self._cache_drop(token)
-        parsed, context, route = self._parse(token)
+        parsed, token_fingerprint, route = self._parse(token)
         try:
             key_set = route.key_set
             key = key_set.cached_key(parsed.kid, parsed.alg) or await key_set.aget_key(parsed.kid, parsed.alg)
         except AuthError as exc:
-            exc.context = context
+            exc.context = _context(parsed, token_fingerprint, verified=False)
             raise
-        verified = self._verify(parsed, key, context, route)
+        verified = self._verify(parsed, token_fingerprint, key, route)
         await self._finish_async(verified.principal, verified.context)
         self._cache_put(token, verified)
         return verified.principal, verified.context
@@ -305,35 +304,24 @@ class Guard:
             raise TokenRevoked("revocation_hook reports the token or its subject revoked")
 
     def _check_scopes(self, principal: Principal) -> None:
-        if not principal.scopes.issuperset(self._required_scopes):
+        if self._required_scopes and not principal.scopes.issuperset(self._required_scopes):
             raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
 
-    def _parse(self, token: str) -> tuple[ParsedToken, TokenContext, _Route]:
+    def _parse(self, token: str) -> tuple[ParsedToken, str, _Route]:
         token_fingerprint = fingerprint(token)
         try:
             parsed = parse_token(token)
         except AuthError as exc:
             exc.context = TokenContext(fingerprint=token_fingerprint)
             raise
-        claims = parsed.claims
-        # Unverified values, kept only so the log can say what the refused token claimed to be.
-        context = TokenContext(
-            fingerprint=token_fingerprint,
-            kid=parsed.kid,
-            alg=parsed.alg,
-            iss=_str_or_none(claims.get("iss")),
-            sub=_str_or_none(claims.get("sub")),
-            jti=_str_or_none(claims.get("jti")),
-            verified=False,
-        )
         try:
-            route = self._route(claims)
+            route = self._route(parsed.claims)
             if parsed.alg not in route.algorithms:
                 raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
         except AuthError as exc:
-            exc.context = context
+            exc.context = _context(parsed, token_fingerprint, verified=False)
             raise
-        return parsed, context, route
+        return parsed, token_fingerprint, route
 
     def _route(self, claims: Mapping[str, Any]) -> _Route:
         if self._by_issuer is None:
@@ -351,14 +339,18 @@ class Guard:
             raise IssuerInvalid("iss is not a configured issuer")
         return route
 
-    def _verify(self, parsed: ParsedToken, key: VerificationKey, context: TokenContext, route: _Route) -> _Verified:
+    def _verify(self, parsed: ParsedToken, token_fingerprint: str, key: VerificationKey, route: _Route) -> _Verified:
         try:
             valid = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
         except Exception:  # malformed signatures can raise from cryptography; all of them are invalid
             valid = False
         if not valid:
-            raise SignatureInvalid("signature does not verify with the key named by kid", context=context)
-        context = context._replace(verified=True)
+            raise SignatureInvalid(
+                "signature does not verify with the key named by kid",
+                context=_context(parsed, token_fingerprint, verified=False),
+            )
+        context = _context(parsed, token_fingerprint, verified=True)
+        claims = parsed.claims
         try:
             if self._token_types:
                 typ = parsed.header.get("typ")
@@ -366,31 +358,25 @@ class Guard:
                     raise ClaimInvalid("typ header absent, but token_types is configured")
                 if _media_type(typ) not in self._token_types:
                     raise ClaimInvalid("typ header is not one of token_types")
-            scopes = self._check_claims(parsed.claims, route)
+            scopes, exp, nbf, iat = self._check_claims(claims, route)
         except AuthError as exc:
             exc.context = context
             raise
-        claims = parsed.claims
         return _Verified(
-            principal=Principal._verified(claims, scopes, context),
-            context=context,
-            route=route,
-            key=key,
-            kid=parsed.kid,
-            alg=parsed.alg,
-            exp=float(claims["exp"]),
-            nbf=_float_or_none(claims.get("nbf")),
-            iat=_float_or_none(claims.get("iat")),
+            Principal._verified(claims, scopes, context), context, route, key, parsed.kid, parsed.alg, exp, nbf, iat
         )
 
-    def _check_claims(self, claims: dict[str, Any], route: _Route) -> frozenset[str]:
+    def _check_claims(
+        self, claims: dict[str, Any], route: _Route
+    ) -> tuple[frozenset[str], float, float | None, float | None]:
+        """The claim checks; returns the scopes and the times the cache re-checks on every hit."""
         now = self._clock()
         leeway = self._leeway
         exp = _numeric_date(claims, "exp")
         if exp is None:
             raise ClaimMissing("required claim 'exp' is absent")
-        nbf = _numeric_date(claims, "nbf")
-        iat = _numeric_date(claims, "iat")
+        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
+        iat = _numeric_date(claims, "iat") if "iat" in claims else None
         # A token that ends before it starts was never valid; leeway must not make it so.
         if nbf is not None and exp <= nbf:
             raise ClaimInvalid("exp is not after nbf")
@@ -443,7 +429,7 @@ class Guard:
         scopes = scopes_from_claims(claims)
         if scopes is None:
             raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings")
-        return scopes
+        return scopes, exp, nbf, iat
 
     # -- request policy, used by the adapters ------------------------------------------------------
 
@@ -578,8 +564,18 @@ def _close(awaitable: object) -> None:
         close()
 
 
-def _float_or_none(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _context(parsed: ParsedToken, token_fingerprint: str, *, verified: bool) -> TokenContext:
+    # Before the signature verifies these values are the attacker's; the log says which they are.
+    claims = parsed.claims
+    return TokenContext(
+        token_fingerprint,
+        parsed.kid,
+        parsed.alg,
+        _str_or_none(claims.get("iss")),
+        _str_or_none(claims.get("sub")),
+        _str_or_none(claims.get("jti")),
+        verified,
+    )
 
 
 def _str_or_none(value: object) -> str | None:
@@ -588,9 +584,11 @@ def _str_or_none(value: object) -> str | None:
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     """RFC 7519 §2 NumericDate: a finite JSON number. Booleans and strings are refused."""
-    if name not in claims:
+    value = claims.get(name)
+    if type(value) is int and -(2**53) < value < 2**53:  # the common case, exact as a float
+        return float(value)
+    if value is None and name not in claims:
         return None
-    value = claims[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ClaimInvalid(f"{name!r} is not a NumericDate")
     try:
