@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import AuthError, JWKSUnavailable, TokenContext
 from .principal import Principal
@@ -29,8 +28,7 @@ def sanitize(value: object) -> str | None:
     return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
 
 
-@dataclass(frozen=True, slots=True)
-class RequestInfo:
+class RequestInfo(NamedTuple):
     """What the log says about the request itself."""
 
     method: str

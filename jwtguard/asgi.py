@@ -32,15 +32,6 @@ def _guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
     return guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
 
 
-def _request_info(scope: Scope) -> RequestInfo:
-    client = scope.get("client")
-    return RequestInfo(
-        method=scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
-        path=scope.get("path", ""),
-        client=str(client[0]) if client else None,
-    )
-
-
 class JWTGuardMiddleware:
     """Pure ASGI middleware: guards `http` and `websocket` scopes, passes everything else through.
 
@@ -60,7 +51,12 @@ class JWTGuardMiddleware:
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
-        request = _request_info(scope)
+        client = scope.get("client")
+        request = RequestInfo(
+            scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+            scope.get("path", ""),
+            str(client[0]) if client else None,
+        )
         authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
         try:
             principal = await self.guard.acheck_request(request, authorization)
@@ -72,22 +68,32 @@ class JWTGuardMiddleware:
         else:
             scope["auth"] = scope["user"] = principal
 
-        started = False
+        if scope["type"] == "http":
+            try:
+                await self.app(scope, receive, send)
+            except AuthError as exc:  # a route-level scope check, raised before the endpoint answered
+                rendered = self.guard.reject(exc, request)
+                try:
+                    await _send_error(scope, receive, send, rendered)
+                except Exception:  # the response had started after all: the server refuses a second one
+                    raise exc from None
+            return
+        await self._websocket_app(scope, receive, send, request)
+
+    async def _websocket_app(self, scope: Scope, receive: Receive, send: Send, request: RequestInfo) -> None:
+        # A WebSocket refused after accept cannot be answered with a handshake denial: track the accept.
+        accepted = False
 
         async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] in (
-                "http.response.start",
-                "websocket.accept",
-                "websocket.http.response.start",
-            ):
-                started = True
+            nonlocal accepted
+            if message["type"] in ("websocket.accept", "websocket.http.response.start", "websocket.close"):
+                accepted = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_tracking)
-        except AuthError as exc:  # raised by a route-level scope check
-            if started:
+        except AuthError as exc:
+            if accepted:
                 raise
             await _send_error(scope, receive, send, self.guard.reject(exc, request))
 

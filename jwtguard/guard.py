@@ -173,20 +173,18 @@ class Guard:
         return (await self._authenticate_async(authorization))[0]
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
-        hit = self._cache_get(token)
-        if hit is not None:
+        header, entry = self._cache_entry(authorization)
+        if entry is not None:
             try:
-                key = hit.route.key_set.get_key(hit.kid, hit.alg)
+                key = entry.route.key_set.get_key(entry.kid, entry.alg)
             except AuthError as exc:
-                self._cache_drop(token)
-                exc.context = hit.context
+                self._cache_drop(header)
+                exc.context = entry.context
                 raise
-            if key is hit.key:  # the key that verified it is still the trusted key for its kid
-                self._recheck(token, hit)
-                self._finish_sync(hit.principal, hit.context)
-                return hit.principal, hit.context
-            self._cache_drop(token)
+            if self._still_valid(header, entry, key):
+                self._finish_sync(entry.principal, entry.context, cached=True)
+                return entry.principal, entry.context
+        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
         parsed, token_fingerprint, route = self._parse(token)
         try:
             key = route.key_set.get_key(parsed.kid, parsed.alg)
@@ -195,25 +193,23 @@ class Guard:
             raise
         verified = self._verify(parsed, token_fingerprint, key, route)
         self._finish_sync(verified.principal, verified.context)
-        self._cache_put(token, verified)
+        self._cache_put(header, verified)
         return verified.principal, verified.context
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
-        hit = self._cache_get(token)
-        if hit is not None:
+        header, entry = self._cache_entry(authorization)
+        if entry is not None:
             try:
-                key_set = hit.route.key_set
-                key = key_set.cached_key(hit.kid, hit.alg) or await key_set.aget_key(hit.kid, hit.alg)
+                key_set = entry.route.key_set
+                key = key_set.cached_key(entry.kid, entry.alg) or await key_set.aget_key(entry.kid, entry.alg)
             except AuthError as exc:
-                self._cache_drop(token)
-                exc.context = hit.context
+                self._cache_drop(header)
+                exc.context = entry.context
                 raise
-            if key is hit.key:
-                self._recheck(token, hit)
-                await self._finish_async(hit.principal, hit.context)
-                return hit.principal, hit.context
-            self._cache_drop(token)
+            if self._still_valid(header, entry, key):
+                await self._finish_async(entry.principal, entry.context, cached=True)
+                return entry.principal, entry.context
+        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
         parsed, token_fingerprint, route = self._parse(token)
         try:
             key_set = route.key_set
@@ -223,11 +219,29 @@ class Guard:
             raise
         verified = self._verify(parsed, token_fingerprint, key, route)
         await self._finish_async(verified.principal, verified.context)
-        self._cache_put(token, verified)
+        self._cache_put(header, verified)
         return verified.principal, verified.context
 
-    def _finish_sync(self, principal: Principal, context: TokenContext) -> None:
-        """Revocation, then scopes: the checks that run on every request, cached token or not."""
+    def _fast_hit(self, authorization: str | Sequence[str] | None) -> _Verified | None:
+        """The whole check for a cached token whose key needs no lookup: no I/O, no await.
+
+        None means "take the full path" (not cached, a key refresh is due, or a revocation hook must run).
+        """
+        if self._revocation_hook is not None:
+            return None
+        header, entry = self._cache_entry(authorization)
+        if entry is None:
+            return None
+        try:
+            key = entry.route.key_set.cached_key(entry.kid, entry.alg)
+        except AuthError:
+            return None  # the kid's key changed type: the full path says how
+        if key is None or not self._still_valid(header, entry, key):
+            return None
+        return entry  # scopes passed when it was cached, and settings do not change
+
+    def _finish_sync(self, principal: Principal, context: TokenContext, *, cached: bool = False) -> None:
+        """Revocation (every request), then scopes (a cached token passed them already)."""
         try:
             if self._revocation_hook is not None:
                 result = self._call_revocation_hook(principal)
@@ -235,42 +249,59 @@ class Guard:
                     _close(result)
                     raise ConfigurationError("an async revocation_hook needs the ASGI middleware (aauthenticate)")
                 self._check_revoked(result)
-            self._check_scopes(principal)
+            if not cached:
+                self._check_scopes(principal)
         except AuthError as exc:
             exc.context = context
             raise
 
-    async def _finish_async(self, principal: Principal, context: TokenContext) -> None:
+    async def _finish_async(self, principal: Principal, context: TokenContext, *, cached: bool = False) -> None:
         try:
             if self._revocation_hook is not None:
                 result = self._call_revocation_hook(principal)
                 if inspect.isawaitable(result):
                     result = await self._await_revocation(result)
                 self._check_revoked(result)
-            self._check_scopes(principal)
+            if not cached:
+                self._check_scopes(principal)
         except AuthError as exc:
             exc.context = context
             raise
 
     # -- the verified-token cache -----------------------------------------------------------------
 
-    def _cache_get(self, token: str) -> _Verified | None:
+    def _cache_entry(self, authorization: str | Sequence[str] | None) -> tuple[str | None, _Verified | None]:
+        """The cache key (the exact header value, when there is exactly one) and its entry, if any."""
+        if type(authorization) is str:
+            header = authorization
+        elif isinstance(authorization, list | tuple) and len(authorization) == 1:
+            header = authorization[0]
+        else:
+            return None, None
         if self._token_cache is None:
-            return None
+            return header, None
         with self._cache_lock:  # cachetools caches are not thread-safe
-            return self._token_cache.get(token)
+            return header, self._token_cache.get(header)
 
-    def _cache_put(self, token: str, verified: _Verified) -> None:
-        if self._token_cache is not None:
+    def _cache_put(self, header: str | None, verified: _Verified) -> None:
+        if self._token_cache is not None and header is not None:
             with self._cache_lock:
-                self._token_cache[token] = verified
+                self._token_cache[header] = verified
 
-    def _cache_drop(self, token: str) -> None:
-        if self._token_cache is not None:
+    def _cache_drop(self, header: str | None) -> None:
+        if self._token_cache is not None and header is not None:
             with self._cache_lock:
-                self._token_cache.pop(token, None)
+                self._token_cache.pop(header, None)
 
-    def _recheck(self, token: str, hit: _Verified) -> None:
+    def _still_valid(self, header: str | None, entry: _Verified, key: VerificationKey) -> bool:
+        """True if the key that verified `entry` is still the key for its kid; raises when it expired."""
+        if key is not entry.key:
+            self._cache_drop(header)
+            return False
+        self._recheck(header, entry)
+        return True
+
+    def _recheck(self, header: str | None, hit: _Verified) -> None:
         """The time checks, on every hit: a cached token is refused the moment it expires."""
         now = self._clock()
         leeway = self._leeway
@@ -280,7 +311,7 @@ class Guard:
         elif (hit.nbf is not None and hit.nbf > now + leeway) or (hit.iat is not None and hit.iat > now + leeway):
             error = TokenNotYetValid("nbf or iat is in the future, beyond the leeway")  # the clock went back
         if error is not None:
-            self._cache_drop(token)
+            self._cache_drop(header)
             error.context = hit.context
             raise error
 
@@ -450,9 +481,13 @@ class Guard:
 
         Raises `AuthError` (already logged) when the request must be refused.
         """
-        if self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(request.path):
             return None
         try:
+            hit = self._fast_hit(authorization)
+            if hit is not None:
+                log_acceptance(hit.principal, hit.context, request)
+                return hit.principal
             principal, context = self._authenticate_sync(authorization)
         except TokenMissing as exc:
             if self.settings.allow_anonymous:
@@ -467,9 +502,13 @@ class Guard:
 
     async def acheck_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Like `check_request`, for the event loop."""
-        if self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(request.path):
             return None
         try:
+            hit = self._fast_hit(authorization)
+            if hit is not None:
+                log_acceptance(hit.principal, hit.context, request)
+                return hit.principal
             principal, context = await self._authenticate_async(authorization)
         except TokenMissing as exc:
             if self.settings.allow_anonymous:
