@@ -13,6 +13,7 @@ __all__ = ["extract_bearer_token"]
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
 _SEVERAL = "several credentials (a repeated Authorization header or a comma-separated list)"
 
 
@@ -23,6 +24,13 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
     `InvalidRequest` when the header is malformed or repeated, and `TokenMalformed` when the token is
     longer than `max_bytes` (checked before any parsing of the token).
     """
+    if type(authorization) is list and len(authorization) == 1:
+        authorization = authorization[0]
+    if type(authorization) is str and authorization[:7] in _COMMON_PREFIXES:
+        # The common case, decided in one pass: "Bearer " and a b64token within the size cap.
+        credentials = authorization[7:]
+        if len(credentials) <= max_bytes and _B64TOKEN.fullmatch(credentials) is not None:
+            return credentials
     if authorization is None:
         raise TokenMissing("no Authorization header")
     if not isinstance(authorization, str):

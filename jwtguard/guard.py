@@ -218,7 +218,10 @@ class Guard:
             exc.context = _context(parsed, token_fingerprint, verified=False)
             raise
         verified = self._verify(parsed, token_fingerprint, key, route)
-        await self._finish_async(verified.principal, verified.context)
+        if self._revocation_hook is None:  # nothing to await: spare the coroutine
+            self._finish_sync(verified.principal, verified.context)
+        else:
+            await self._finish_async(verified.principal, verified.context)
         self._cache_put(header, verified)
         return verified.principal, verified.context
 
