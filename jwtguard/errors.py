@@ -86,9 +86,12 @@ class AuthError(JWTGuardError):
     title: ClassVar[str] = "Unauthorized"
     description: ClassVar[str] = "The request could not be authenticated."
 
-    def __init__(self, reason: str | None = None, *, context: TokenContext | None = None) -> None:
+    def __init__(
+        self, reason: str | None = None, *, context: TokenContext | None = None, claim: str | None = None
+    ) -> None:
         self.reason = reason or self.description
         self.context = context or TokenContext()
+        self.claim = claim  # the claim a claim check refused, for diagnostics
         super().__init__(self.reason)
 
     def __repr__(self) -> str:

@@ -389,9 +389,9 @@ class Guard:
             if self._token_types:
                 typ = parsed.header.get("typ")
                 if typ is None:
-                    raise ClaimInvalid("typ header absent, but token_types is configured")
+                    raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
                 if _media_type(typ) not in self._token_types:
-                    raise ClaimInvalid("typ header is not one of token_types")
+                    raise ClaimInvalid("typ header is not one of token_types", claim="typ")
             scopes, exp, nbf, iat = self._check_claims(claims, route)
         except AuthError as exc:
             exc.context = context
@@ -408,31 +408,31 @@ class Guard:
         leeway = self._leeway
         exp = _numeric_date(claims, "exp")
         if exp is None:
-            raise ClaimMissing("required claim 'exp' is absent")
+            raise ClaimMissing("required claim 'exp' is absent", claim="exp")
         nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
         iat = _numeric_date(claims, "iat") if "iat" in claims else None
         # A token that ends before it starts was never valid; leeway must not make it so.
         if nbf is not None and exp <= nbf:
-            raise ClaimInvalid("exp is not after nbf")
+            raise ClaimInvalid("exp is not after nbf", claim="exp")
         if iat is not None and exp <= iat:
-            raise ClaimInvalid("exp is not after iat")
+            raise ClaimInvalid("exp is not after iat", claim="exp")
         if now >= exp + leeway:
-            raise TokenExpired("exp is in the past, beyond the leeway")
+            raise TokenExpired("exp is in the past, beyond the leeway", claim="exp")
         if nbf is not None and nbf > now + leeway:
-            raise TokenNotYetValid("nbf is in the future, beyond the leeway")
+            raise TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
         if iat is not None and iat > now + leeway:
-            raise TokenNotYetValid("iat is in the future, beyond the leeway")
+            raise TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
         if self._max_lifetime is not None:
             if iat is None:
-                raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)")
+                raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)", claim="iat")
             if exp - iat > self._max_lifetime:
-                raise ClaimInvalid("exp - iat exceeds max_token_lifetime")
+                raise ClaimInvalid("exp - iat exceeds max_token_lifetime", claim="iat")
 
         iss = claims.get("iss")
         if iss is not None and not isinstance(iss, str):
-            raise ClaimInvalid("'iss' is not a string")
+            raise ClaimInvalid("'iss' is not a string", claim="iss")
         if route.names and iss not in route.names:
-            raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer")
+            raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer", claim="iss")
 
         aud = claims.get("aud")
         audiences: tuple[str, ...]
@@ -443,26 +443,28 @@ class Guard:
         elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
             audiences = tuple(aud)
         else:
-            raise ClaimInvalid("'aud' is neither a string nor a list of strings")
+            raise ClaimInvalid("'aud' is neither a string nor a list of strings", claim="aud")
         if route.audiences and route.audiences.isdisjoint(audiences):
-            raise AudienceInvalid("aud is absent" if aud is None else "no aud value is a configured audience")
+            raise AudienceInvalid(
+                "aud is absent" if aud is None else "no aud value is a configured audience", claim="aud"
+            )
 
         for name in self._required_claims:
             if name not in claims:
-                raise ClaimMissing(f"required claim {name!r} is absent")
+                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
         for name in ("sub", "jti"):
             if name in claims and not isinstance(claims[name], str):
-                raise ClaimInvalid(f"{name!r} is not a string")
+                raise ClaimInvalid(f"{name!r} is not a string", claim=name)
         for name, allowed in self._claim_values.items():
             if name not in claims:
-                raise ClaimMissing(f"required claim {name!r} is absent")
+                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
             value = claims[name]
             if not isinstance(value, str) or value not in allowed:  # exact, case-sensitive
-                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values")
+                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values", claim=name)
 
         scopes = scopes_from_claims(claims)
         if scopes is None:
-            raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings")
+            raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings", claim="scope")
         return scopes, exp, nbf, iat
 
     # -- request policy, used by the adapters ------------------------------------------------------
@@ -632,11 +634,11 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     if value is None and name not in claims:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ClaimInvalid(f"{name!r} is not a NumericDate")
+        raise ClaimInvalid(f"{name!r} is not a NumericDate", claim=name)
     try:
         number = float(value)
     except OverflowError:
-        raise ClaimInvalid(f"{name!r} is out of range") from None
+        raise ClaimInvalid(f"{name!r} is out of range", claim=name) from None
     if not math.isfinite(number):
-        raise ClaimInvalid(f"{name!r} is not finite")
+        raise ClaimInvalid(f"{name!r} is not finite", claim=name)
     return number

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import email.utils
 import json
 import logging
 import math
@@ -362,6 +363,9 @@ class KeySet:
         self._discovered: cachetools.TTLCache[str, str] = cachetools.TTLCache(
             maxsize=1, ttl=max(cache_ttl_max, 3600.0), timer=clock
         )
+        #: The key server's clock minus ours, in seconds, from the Date header of the last fetch (None
+        #: before one): the diagnostic for "is my clock or theirs off?".
+        self.server_clock_offset: float | None = None
         self._static = jwks is not None
         if jwks is not None:
             keys, skipped = load_jwks(dict(jwks))
@@ -492,6 +496,7 @@ class KeySet:
             "keys": len(snapshot.keys) if snapshot is not None else 0,
             "kids": sorted(key.kid for key in snapshot.keys if key.kid is not None) if snapshot is not None else [],
             "age_seconds": None if snapshot is None or self._static else round(now - snapshot.fetched_at, 3),
+            "server_clock_offset_seconds": self.server_clock_offset,
             "last_fetch": None,
         }
         if last is not None:
@@ -771,6 +776,7 @@ class KeySet:
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
             keys = [kept.get(key.material, key) for key in keys]
+        self.server_clock_offset = _clock_offset(response.headers)
         ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
         return _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
 
@@ -785,6 +791,17 @@ class KeySet:
                 extra={"jwtguard_event": "jwks_key_skipped", "jwtguard_kid": kid, "jwtguard_reason": reason},
             )
         self._skipped_logged = current
+
+
+def _clock_offset(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("date") or headers.get("Date")
+    if not value:
+        return None
+    try:
+        server_time = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return round(server_time - time.time(), 1)
 
 
 async def _wait_async(future: concurrent.futures.Future[bool], timeout: float) -> None:

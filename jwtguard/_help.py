@@ -1,0 +1,85 @@
+"""For each error code: what usually causes it and how to fix it (the CLI and docs/troubleshooting.md)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["HELP", "Help"]
+
+TROUBLESHOOTING = "docs/troubleshooting.md"
+
+
+class Help(NamedTuple):
+    causes: tuple[str, ...]
+    fix: str
+
+    def link(self, code: str) -> str:
+        return f"{TROUBLESHOOTING}#{code.replace('_', '-')}"
+
+
+HELP: dict[str, Help] = {
+    "token_missing": Help(
+        ("the client sent no Authorization header", "it used another scheme (Basic, DPoP, Token)"),
+        "send 'Authorization: Bearer <access token>'",
+    ),
+    "invalid_request": Help(
+        ("'Bearer' without a token", "two tokens or two Authorization headers", "junk after the token"),
+        "send exactly one 'Authorization: Bearer <token>' header",
+    ),
+    "token_malformed": Help(
+        ("not a JWT at all (an opaque token, a session id)", "a truncated or re-encoded token", "an encrypted JWE"),
+        "send the access token itself, unmodified; ask the identity provider for a JWT access token",
+    ),
+    "algorithm_not_allowed": Help(
+        ("the issuer signs with an algorithm not in 'algorithms'", "alg none or HMAC", "alg does not fit the key"),
+        "add the issuer's algorithm to 'algorithms' (asymmetric ones only), or fix the issuer's signing settings",
+    ),
+    "key_not_found": Help(
+        (
+            "the token comes from another issuer, tenant or environment",
+            "the issuer rotated keys moments ago (refreshes are rate limited)",
+            "jwks_uri points at the wrong key set",
+        ),
+        "check 'jwtguard keys' lists the token's kid; point jwks_uri/discovery at the issuer that signed it",
+    ),
+    "signature_invalid": Help(
+        ("the token was altered", "another key was published under the same kid", "a test token signed locally"),
+        "get a fresh token from the issuer; never edit tokens",
+    ),
+    "token_expired": Help(
+        ("the token's lifetime is over", "the client did not renew it", "this server's clock runs fast"),
+        "renew the token (refresh token or a new sign-in) before exp; sync clocks with NTP",
+    ),
+    "token_not_yet_valid": Help(
+        ("the issuer's clock runs ahead of this server's", "a token minted for later use"),
+        "sync both clocks with NTP; a small 'leeway' absorbs the last seconds of drift",
+    ),
+    "issuer_invalid": Help(
+        ("'issuer' differs from the token's iss (a trailing slash counts)", "a token from another tenant"),
+        "set 'issuer' to the exact iss value, e.g. from the issuer's /.well-known/openid-configuration",
+    ),
+    "audience_invalid": Help(
+        ("the token was requested for another API", "'audience' does not match what the issuer puts in aud"),
+        "request the token with this API's audience (resource), or set 'audience' to the issuer's value",
+    ),
+    "claim_missing": Help(
+        ("the issuer does not include a required claim", "a claim mapper is missing"),
+        "configure the issuer to include the claim, or drop it from required_claims",
+    ),
+    "claim_invalid": Help(
+        ("a claim has the wrong type", "exp is not after nbf/iat", "typ, lifetime or a required value differs"),
+        "fix the issuer's claim mapping or token settings, or the matching jwtguard setting",
+    ),
+    "token_revoked": Help(
+        ("the user signed out or was disabled", "the token was revoked", "the revocation store failed"),
+        "sign in again for a new token; if the store failed, check it",
+    ),
+    "insufficient_scope": Help(
+        ("the client did not request the scope", "the user or client was not granted it"),
+        "request the token with the scope the challenge names, and grant it to the client",
+    ),
+    "jwks_unavailable": Help(
+        ("the key endpoint is down, slow or unreachable", "jwks_uri or the issuer URL is wrong", "a proxy blocks it"),
+        "check 'jwtguard keys'; fix the URL or the network; requests recover by themselves once keys load",
+    ),
+}

@@ -1,0 +1,375 @@
+"""The `jwtguard` command: inspect a token, verify it step by step against real settings, show the key set.
+
+Exit codes: 0 valid (or decoded), 1 invalid, 2 usage or configuration error, 3 key source unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._help import HELP
+from ._token import fingerprint, parse_token
+from .diagnose import Diagnosis, _ago, _utc, diagnose
+from .errors import AuthError, ConfigurationError
+from .guard import Guard
+from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
+from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url
+
+__all__ = ["main"]
+
+EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+_TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
+
+
+class _Out:
+    """Writes for people (colour only on a terminal, never with NO_COLOR) or for scripts (--json)."""
+
+    def __init__(self, stream: TextIO, as_json: bool) -> None:
+        self.stream = stream
+        self.as_json = as_json
+        self.colour = stream.isatty() and "NO_COLOR" not in os.environ and not as_json
+
+    def paint(self, text: str, colour: str) -> str:
+        codes = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+        return f"\033[{codes[colour]}m{text}\033[0m" if self.colour else text
+
+    def line(self, text: str = "") -> None:
+        self.stream.write(text + "\n")
+
+    def json(self, document: Mapping[str, Any]) -> None:
+        self.stream.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+# -- reading a token -------------------------------------------------------------------------------
+
+
+def _read_token(argument: str, *, strip_scheme: bool = True) -> str:
+    text = sys.stdin.read() if argument == "-" else argument
+    text = text.strip()
+    if strip_scheme and text.lower().startswith("bearer "):
+        text = text[7:].strip()
+    return text
+
+
+def _lenient_segment(segment: str) -> tuple[Any, str | None]:
+    """Decode a segment as leniently as possible, for showing; returns (value, problem)."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (ValueError, TypeError):
+        return None, "not base64url"
+    try:
+        return json.loads(raw), None
+    except (ValueError, RecursionError):
+        return raw[:200].decode("utf-8", "replace"), "not JSON"
+
+
+# -- inspect ---------------------------------------------------------------------------------------
+
+
+def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
+    warnings: list[str] = []
+    if isinstance(header, dict):
+        alg = header.get("alg")
+        if isinstance(alg, str) and alg.lower() == "none":
+            warnings.append("alg 'none': an unsigned token, always refused")
+        elif isinstance(alg, str) and alg.startswith("HS"):
+            warnings.append(f"alg {alg}: a shared-secret algorithm jwtguard never accepts")
+        elif alg not in SUPPORTED_ALGORITHMS:
+            warnings.append(f"alg {alg!r} is not one jwtguard supports")
+        if "kid" not in header:
+            warnings.append("no kid: matched only if the key set has a single key")
+        for name in ("jku", "x5u", "jwk", "x5c"):
+            if name in header:
+                warnings.append(f"header {name!r} is ignored: keys come only from the configured source")
+        if "crit" in header:
+            warnings.append("header 'crit' names extensions jwtguard does not implement: refused")
+    if isinstance(claims, dict):
+        exp = claims.get("exp")
+        if "exp" not in claims:
+            warnings.append("no exp: refused (claim_missing)")
+        elif isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
+            warnings.append(f"expired {_ago(now - exp)} ago")
+        for name in ("nbf", "iat"):
+            value = claims.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > now:
+                warnings.append(f"{name} is {_ago(value - now)} in the future")
+        if "iss" not in claims:
+            warnings.append("no iss: refused unless any issuer is allowed")
+        if "aud" not in claims:
+            warnings.append("no aud: refused unless any audience is allowed")
+    return warnings
+
+
+def _time_notes(claims: Any, now: float) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    if not isinstance(claims, dict):
+        return notes
+    for name in _TIME_CLAIMS:
+        value = claims.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            when = "ago" if value <= now else "from now"
+            notes[name] = f"{_utc(value)} ({_ago(value - now)} {when})"
+    return notes
+
+
+def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
+    token = _read_token(args.token)
+    now = time.time()
+    parts = token.split(".")
+    header, header_problem = _lenient_segment(parts[0]) if parts and parts[0] else (None, "empty")
+    claims, claims_problem = _lenient_segment(parts[1]) if len(parts) > 1 and parts[1] else (None, "missing")
+    problems = []
+    try:
+        parse_token(token)
+    except AuthError as exc:
+        problems.append(exc.reason)
+    warnings = problems + _face_warnings(header, claims, now)
+    decoded = isinstance(header, dict) or isinstance(claims, dict)
+    times = _time_notes(claims, now)
+    report: dict[str, Any] = {
+        "verified": False,
+        "size": len(token.encode("utf-8", "replace")),
+        "segments": len(parts),
+        "fingerprint": fingerprint(token),
+        "header": header,
+        "claims": claims,
+        "times": times,
+        "warnings": warnings,
+    }
+    if out.as_json:
+        out.json(report)
+        return EXIT_VALID if decoded else EXIT_INVALID
+    out.line(
+        out.paint("NOT VERIFIED: decoded only. Nothing here is trusted until 'jwtguard verify' says so.", "yellow")
+    )
+    out.line(f"size {report['size']} bytes, {len(parts)} segments, fingerprint {report['fingerprint']}")
+    out.line()
+    out.line(out.paint("header", "bold") + ("" if header_problem is None else f"  ({header_problem})"))
+    out.line(json.dumps(header, indent=2, default=str) if header is not None else "  (none)")
+    out.line(out.paint("claims", "bold") + ("" if claims_problem is None else f"  ({claims_problem})"))
+    out.line(json.dumps(claims, indent=2, default=str) if claims is not None else "  (none)")
+    if times:
+        out.line(out.paint("times", "bold"))
+        for name, note in times.items():
+            out.line(f"  {name:<9} {note}")
+    if warnings:
+        out.line(out.paint("jwtguard would refuse or ignore", "bold"))
+        for warning in warnings:
+            out.line("  " + out.paint("!", "red") + " " + warning)
+    return EXIT_VALID if decoded else EXIT_INVALID
+
+
+# -- settings for verify and keys ------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    values: dict[str, Any] = {}
+    if args.settings:
+        try:
+            loaded = json.loads(Path(args.settings).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"--settings {args.settings}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigurationError("--settings must hold a JSON object of jwtguard settings")
+        values.update(loaded)
+    flags = {
+        "issuer": args.issuer,
+        "audience": args.audience,
+        "algorithms": args.algorithm,
+        "jwks_uri": args.jwks_uri,
+        "jwks": args.jwks,
+        "leeway": args.leeway,
+        "required_scopes": args.required_scope,
+        "required_claims": args.required_claim,
+        "jwks_timeout": args.timeout,
+    }
+    values.update({name: value for name, value in flags.items() if value is not None})
+    if args.discovery:
+        values["discovery"] = True
+    return Settings.from_env(os.environ, **values)
+
+
+def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
+    marks = {"pass": out.paint("pass", "green"), "fail": out.paint("FAIL", "red"), "skip": out.paint("skip", "dim")}
+    out.line(
+        f"jwtguard verify: token {diagnosis.fingerprint or '-'} ({diagnosis.size} bytes)"
+        + ("" if diagnosis.claims_verified else out.paint("  claims below are NOT verified", "yellow"))
+    )
+    for step in diagnosis.steps:
+        code = f" [{step.code}]" if step.code else ""
+        out.line(f"  {marks[step.status]}  {step.name:<16}{step.detail}{code}")
+    out.line()
+    if diagnosis.valid:
+        out.line(out.paint("VALID", "green") + ": the token passes every check with these settings.")
+    else:
+        out.line(out.paint(f"INVALID: {diagnosis.status} {diagnosis.code}", "red") + f": {diagnosis.description}")
+        out.line(f"failing step: {diagnosis.failing_step}")
+        help_ = HELP.get(diagnosis.code or "")
+        if help_ is not None:
+            out.line("likely causes: " + "; ".join(help_.causes))
+            out.line("fix: " + help_.fix)
+            out.line(f"more: {help_.link(diagnosis.code or '')}")
+    for hint in diagnosis.hints:
+        out.line(out.paint("hint: ", "yellow") + hint)
+
+
+def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
+    settings = _settings(args)
+    guard = Guard(settings)
+    try:
+        diagnosis = diagnose(guard, _read_token(args.token, strip_scheme=False))
+    finally:
+        guard.close()
+    if out.as_json:
+        out.json(diagnosis.as_dict())
+    else:
+        _print_steps(diagnosis, out)
+    if diagnosis.valid:
+        return EXIT_VALID
+    return EXIT_UNREACHABLE if diagnosis.code == "jwks_unavailable" else EXIT_INVALID
+
+
+def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
+    settings = _settings(args)
+    fetcher = HttpxFetcher()
+    report: dict[str, Any] = {"issuers": []}
+    unreachable = False
+    try:
+        for entry in settings.trusted_issuers:
+            item: dict[str, Any] = {"issuer": list(entry.names)}
+            try:
+                document, headers, source = _fetch_keys(entry, settings, fetcher)
+            except FetchError as exc:
+                item["error"] = str(exc)
+                unreachable = True
+                report["issuers"].append(item)
+                continue
+            keys, skipped = load_jwks(document)
+            cache_control = headers.get("cache-control")
+            item.update(
+                {
+                    "source": source,
+                    "keys": [
+                        {"kid": key.kid, "kty": key.kty, "crv": key.crv, "alg": key.alg or _algs_for(key)}
+                        for key in keys
+                    ],
+                    "skipped": [{"kid": kid, "reason": reason} for kid, reason in skipped],
+                    "cache_control": cache_control,
+                    "ttl_seconds": cache_ttl(
+                        headers, settings.jwks_cache_ttl, settings.jwks_cache_ttl_min, settings.jwks_cache_ttl_max
+                    ),
+                    "date": headers.get("date"),
+                }
+            )
+            report["issuers"].append(item)
+    finally:
+        fetcher.close()
+    if out.as_json:
+        out.json(report)
+    else:
+        for item in report["issuers"]:
+            out.line(out.paint(f"issuer {', '.join(item['issuer']) or '(any)'}", "bold"))
+            if "error" in item:
+                out.line("  " + out.paint("unreachable: ", "red") + item["error"])
+                continue
+            ttl = item["ttl_seconds"]
+            out.line(f"  source {item['source']}  (cache-control {item['cache_control']!r} -> ttl {ttl:.0f} s)")
+            for key in item["keys"]:
+                out.line(f"  key  kid {key['kid']!r}  {key['kty']} {key['crv'] or ''}  alg {key['alg']}")
+            for key in item["skipped"]:
+                out.line("  " + out.paint("skipped", "yellow") + f" kid {key['kid']!r}: {key['reason']}")
+    return EXIT_UNREACHABLE if unreachable else EXIT_VALID
+
+
+def _algs_for(key: Any) -> str:
+    return "/".join(alg for alg in SUPPORTED_ALGORITHMS if key.fits(alg))
+
+
+def _fetch_keys(entry: Any, settings: Settings, fetcher: HttpxFetcher) -> tuple[Any, Mapping[str, str], str]:
+    if entry.static_jwks is not None:
+        return dict(entry.static_jwks), {}, "static jwks"
+    jwks_uri = entry.jwks_uri
+    if entry.discovery:
+        url = entry.names[0].rstrip("/") + "/.well-known/openid-configuration"
+        response = fetcher(url, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
+        if response.status != 200:
+            raise FetchError(f"HTTP {response.status} from {url}")
+        try:
+            jwks_uri = json.loads(response.content)["jwks_uri"]
+            check_key_url(jwks_uri, "discovered jwks_uri")
+        except (ValueError, KeyError, TypeError, ConfigurationError) as exc:
+            raise FetchError(f"discovery document at {url} is unusable ({exc})") from None
+    response = fetcher(jwks_uri, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
+    if response.status != 200:
+        raise FetchError(f"HTTP {response.status} from {jwks_uri}")
+    try:
+        return json.loads(response.content), response.headers, jwks_uri
+    except ValueError:
+        raise FetchError(f"{jwks_uri} did not answer JSON") from None
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jwtguard", description="Why is my token invalid? Inspect and verify bearer JWTs the way jwtguard does."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    inspect_ = sub.add_parser("inspect", help="decode a token without verifying it")
+    inspect_.add_argument("token", help="the token (or '-' to read it from standard input)")
+    inspect_.add_argument("--json", action="store_true", help="machine-readable output")
+
+    def settings_flags(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--issuer", action="append", help="exact iss (repeatable); or JWTGUARD_ISSUER")
+        command.add_argument("--audience", action="append", help="accepted aud (repeatable)")
+        command.add_argument("--algorithm", action="append", help="allowed alg (repeatable; default RS256)")
+        command.add_argument("--jwks-uri", help="the JWKS URL")
+        command.add_argument("--discovery", action="store_true", help="find jwks_uri from the issuer")
+        command.add_argument("--jwks", help="a static JWKS file")
+        command.add_argument("--leeway", type=float)
+        command.add_argument("--required-scope", action="append")
+        command.add_argument("--required-claim", action="append")
+        command.add_argument("--timeout", type=float, help="key fetch timeout in seconds")
+        command.add_argument("--settings", help="a JSON file of settings (flags and JWTGUARD_* override it)")
+        command.add_argument("--json", action="store_true", help="machine-readable output")
+
+    verify = sub.add_parser("verify", help="run the real checks, step by step, and explain the verdict")
+    verify.add_argument(
+        "token", help="the token, or a whole Authorization header value such as 'Basic ...', or '-' for standard input"
+    )
+    settings_flags(verify)
+    keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
+    settings_flags(keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    out = _Out(sys.stdout, getattr(args, "json", False))
+    commands = {"inspect": cmd_inspect, "verify": cmd_verify, "keys": cmd_keys}
+    try:
+        return commands[args.command](args, out)
+    except ConfigurationError as exc:
+        if out.as_json:
+            out.json({"error": "configuration", "message": str(exc)})
+        else:
+            sys.stderr.write(f"jwtguard: configuration error: {exc}\n")
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Why is this token invalid? Every check of the real `Guard`, step by step, for the CLI and for tests.
+
+`diagnose(guard, token)` runs the guard itself for the verdict, then walks the same checks one by one and
+keeps going past the first failure (claims are re-checked with each refused claim set right), so a token that
+is both expired and for another audience shows both. The claim checks are the guard's own code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._help import HELP
+from .bearer import extract_bearer_token
+from .errors import AuthError, JWKSUnavailable
+from .guard import Guard, _media_type, _verify_signature
+
+__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose"]
+
+#: A time check that fails by less than this (beyond the leeway) looks like clock drift.
+SKEW_HINT_SECONDS = 300.0
+
+_STEPS = (
+    "format",
+    "algorithm",
+    "key lookup",
+    "signature",
+    "expiry",
+    "not-before",
+    "issuer",
+    "audience",
+    "required claims",
+    "token type",
+    "scopes",
+    "revocation",
+)
+_CLAIM_STEPS = {"exp": "expiry", "nbf": "not-before", "iat": "not-before", "iss": "issuer", "aud": "audience"}
+_CLAIM_STEPS |= {"typ": "token type", "scope": "scopes"}
+
+
+@dataclass
+class Step:
+    name: str
+    status: str  # "pass", "fail" or "skip"
+    detail: str = ""
+    code: str | None = None
+
+
+@dataclass
+class Diagnosis:
+    valid: bool
+    code: str | None
+    status: int
+    description: str
+    steps: list[Step]
+    fingerprint: str | None = None
+    size: int = 0
+    hints: list[str] = field(default_factory=list)
+    claims_verified: bool = False
+
+    @property
+    def failing_step(self) -> str | None:
+        return next((step.name for step in self.steps if step.status == "fail"), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        help_ = HELP.get(self.code or "", None)
+        return {
+            "valid": self.valid,
+            "code": self.code,
+            "status": self.status,
+            "description": self.description,
+            "failing_step": self.failing_step,
+            "steps": [step.__dict__ for step in self.steps],
+            "hints": self.hints,
+            "causes": list(help_.causes) if help_ else [],
+            "fix": help_.fix if help_ else None,
+            "token": {"fingerprint": self.fingerprint, "size": self.size},
+            "claims_verified": self.claims_verified,
+        }
+
+
+def _refusal(error: AuthError) -> tuple[str, str]:
+    return error.code, error.reason
+
+
+def diagnose(guard: Guard, token: str) -> Diagnosis:
+    """The verdict of `guard` on `token` and what every check says about it."""
+    token = token.strip()
+    # A bare token is sent as "Bearer <token>"; text with a space is taken as the whole header value, so
+    # "Basic ..." or "Bearer a b" are diagnosed as a server would see them.
+    authorization = token if " " in token else f"Bearer {token}"
+    try:
+        guard.authenticate(authorization)
+        verdict: AuthError | None = None
+    except AuthError as exc:
+        verdict = exc
+    steps = {name: Step(name, "skip", "not reached") for name in _STEPS}
+    steps["revocation"] = Step("revocation", "skip", "no revocation hook in this check")
+    diagnosis = Diagnosis(
+        valid=verdict is None,
+        code=verdict.code if verdict else None,
+        status=verdict.status_code if verdict else 200,
+        description=verdict.description if verdict else "The token is valid for these settings.",
+        steps=[],
+        size=len(token.encode("utf-8", "replace")),
+    )
+    try:
+        raw = extract_bearer_token(authorization, max_bytes=guard.settings.max_token_bytes)
+        parsed, token_fingerprint, route = guard._parse(raw)
+    except AuthError as exc:
+        diagnosis.fingerprint = exc.context.fingerprint
+        step = "format" if exc.code in ("token_malformed", "invalid_request", "token_missing") else _step_of(exc)
+        steps[step] = Step(step, "fail", exc.reason, exc.code)
+        if step != "format":
+            steps["format"] = Step("format", "pass", "a compact JWS")
+        diagnosis.steps = list(steps.values())
+        return diagnosis
+    diagnosis.fingerprint = token_fingerprint
+    steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg}, kid {parsed.kid!r}")
+    steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")
+
+    key_set = route.key_set
+    health = key_set.health()
+    try:
+        key = key_set.get_key(parsed.kid, parsed.alg)
+        age = health.get("age_seconds")
+        cached = f", cached {age:.0f} s ago" if isinstance(age, int | float) else ""
+        steps["key lookup"] = Step("key lookup", "pass", f"kid {parsed.kid!r} found in {key_set.source}{cached}")
+        verified = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
+        steps["signature"] = (
+            Step("signature", "pass", "verified")
+            if verified
+            else Step("signature", "fail", "does not verify with the key named by kid", "signature_invalid")
+        )
+        diagnosis.claims_verified = verified
+    except AuthError as exc:
+        source = f" ({key_set.source})"
+        steps["key lookup"] = Step("key lookup", "fail", exc.reason + source, exc.code)
+        steps["signature"] = Step("signature", "skip", "no key to check it with")
+
+    _claim_steps(guard, parsed, route, steps, diagnosis)
+    diagnosis.steps = list(steps.values())
+    offset = key_set.server_clock_offset
+    if offset is not None and abs(offset) >= 5:
+        diagnosis.hints.append(
+            f"the key server's clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} this machine's"
+        )
+    return diagnosis
+
+
+def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
+    """Run the guard's own claim checks; after each refusal, set that claim right and run them again."""
+    claims = dict(parsed.claims)
+    failed: dict[str, Step] = {}
+    for _ in range(16):
+        try:
+            if guard._token_types:
+                typ = parsed.header.get("typ")
+                if "token type" not in failed and (typ is None or _media_type(typ) not in guard._token_types):
+                    failed["token type"] = Step("token type", "fail", "typ is not one of token_types", "claim_invalid")
+            scopes, _, _, _ = guard._check_claims(claims, route)
+            break
+        except AuthError as exc:
+            step = _step_of(exc)
+            if step not in failed:
+                failed[step] = Step(step, "fail", _describe(guard, exc, parsed.claims), exc.code)
+            if not _set_right(guard, exc, claims, route):
+                break
+    else:  # pragma: no cover  # every refusal names a claim that can be set right
+        scopes = frozenset()
+    for name in ("expiry", "not-before", "issuer", "audience", "required claims", "token type"):
+        steps[name] = failed.get(name) or Step(name, "pass", _passing_detail(name, parsed.claims, guard))
+    required = guard.settings.required_scopes
+    granted = scopes if "scopes" not in failed else frozenset()
+    if "scopes" in failed:
+        steps["scopes"] = failed["scopes"]
+    elif required and not granted.issuperset(required):
+        missing = sorted(set(required) - granted)
+        steps["scopes"] = Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
+    else:
+        steps["scopes"] = Step("scopes", "pass", f"granted: {' '.join(sorted(granted)) or '(none)'}")
+    for failure in failed.values():
+        if failure.name in ("expiry", "not-before") and failure.detail.endswith("(looks like clock drift)"):
+            diagnosis.hints.append(
+                f"{failure.name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
+                f"This machine's time is {_utc(time.time())}; check NTP on it and on the issuer"
+            )
+
+
+def _step_of(error: AuthError) -> str:
+    claim = error.claim
+    if claim in _CLAIM_STEPS:
+        return _CLAIM_STEPS[claim]
+    if error.code in ("issuer_invalid",):
+        return "issuer"
+    if error.code == "algorithm_not_allowed":
+        return "algorithm"
+    if error.code == "insufficient_scope":
+        return "scopes"
+    if isinstance(error, JWKSUnavailable) or error.code == "key_not_found":
+        return "key lookup"
+    return "required claims"
+
+
+def _set_right(guard: Guard, error: AuthError, claims: dict[str, Any], route: Any) -> bool:
+    """Change `claims` so the check that refused `error` passes; False when there is nothing to change."""
+    now = guard._clock()
+    claim = error.claim
+    if claim == "exp":
+        times = [value for value in (claims.get("nbf"), claims.get("iat")) if isinstance(value, int | float)]
+        claims["exp"] = max([now, *times]) + 3600
+    elif claim in ("nbf", "iat"):
+        if claim == "iat" and guard._max_lifetime is not None:
+            claims["iat"] = now
+            claims["exp"] = now + 60
+        else:
+            claims.pop(claim, None)
+    elif claim == "iss":
+        claims["iss"] = min(route.names) if route.names else "x"
+    elif claim == "aud":
+        claims["aud"] = min(route.audiences) if route.audiences else "x"
+    elif claim == "scope":
+        claims.pop("scope", None)
+        claims.pop("scp", None)
+    elif claim in guard._claim_values:
+        claims[claim] = min(guard._claim_values[claim])
+    elif claim is not None:
+        claims[claim] = "x"  # a required claim that was absent, or a sub/jti of the wrong type
+    else:
+        return False
+    return True
+
+
+def _describe(guard: Guard, error: AuthError, claims: Any) -> str:
+    now = guard._clock()
+    leeway = guard._leeway
+    value = claims.get(error.claim) if error.claim else None
+    if error.code == "token_expired" and isinstance(value, int | float):
+        by = now - (value + leeway)
+        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
+        return f"expired {_ago(now - value)} ago (exp {_utc(value)}; leeway {leeway:.0f} s){drift}"
+    if error.code == "token_not_yet_valid" and isinstance(value, int | float):
+        by = value - (now + leeway)
+        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
+        what = "issued" if error.claim == "iat" else "valid from"
+        return f"{what} {_ago(value - now)} in the future ({error.claim} {_utc(value)}; leeway {leeway:.0f} s){drift}"
+    if error.code == "audience_invalid":
+        audiences = sorted(guard._routes[0].audiences) if len(guard._routes) == 1 else "the configured audiences"
+        return f"aud {value!r} is not one of {audiences}"
+    if error.code == "issuer_invalid":
+        return f"iss {value!r} is not a configured issuer"
+    return error.reason
+
+
+def _passing_detail(step: str, claims: Any, guard: Guard) -> str:
+    now = guard._clock()
+    if step == "expiry" and isinstance(claims.get("exp"), int | float):
+        return f"expires in {_ago(claims['exp'] - now)} ({_utc(claims['exp'])})"
+    if step == "issuer":
+        return f"iss {claims.get('iss')!r}"
+    if step == "audience":
+        return f"aud {claims.get('aud')!r}"
+    if step == "token type":
+        return "typ not checked (token_types not set)" if not guard._token_types else "typ accepted"
+    return "ok"
+
+
+def _utc(timestamp: float) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+    except (OverflowError, OSError, ValueError):
+        return f"{timestamp!r} (out of range)"
+
+
+def _ago(seconds: float) -> str:
+    """A duration for people: "3 h 12 min", "40 s"."""
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours, minutes = divmod(int(minutes), 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    return f"{hours // 24} days"

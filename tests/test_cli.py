@@ -1,0 +1,212 @@
+"""The `jwtguard` command run as a new user would run it: a subprocess against a key server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+
+from jwtguard.testing import DevIssuer, SigningKey
+
+from .conftest import dead_url
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jwtguard", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def verify(issuer: DevIssuer, token: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = run(
+        "verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", issuer.jwks_uri,
+        "--algorithm", "RS256", "--algorithm", "ES256", "--json", *extra,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+Make = Callable[[DevIssuer, dict[str, SigningKey]], str]
+NOW = int(time.time())
+
+CASES = [
+    pytest.param(lambda i, o: "Basic dXNlcjpwYXNz", "token_missing", "format", id="token_missing"),
+    pytest.param(lambda i, o: "Bearer abc def", "invalid_request", "format", id="invalid_request"),
+    pytest.param(lambda i, o: "not-a-jwt", "token_malformed", "format", id="token_malformed"),
+    pytest.param(
+        lambda i, o: jwt.encode(i.claims(), "a-shared-secret-of-thirty-two-bytes", algorithm="HS256"),
+        "algorithm_not_allowed",
+        "algorithm",
+        id="algorithm_not_allowed",
+    ),
+    pytest.param(lambda i, o: i.token(key=o["RS256"]), "key_not_found", "key lookup", id="key_not_found"),
+    pytest.param(
+        lambda i, o: i.token(key=o["RS256"], headers={"kid": i.key.kid}),
+        "signature_invalid",
+        "signature",
+        id="signature_invalid",
+    ),
+    pytest.param(lambda i, o: i.token(expires_in=-7200), "token_expired", "expiry", id="token_expired"),
+    pytest.param(
+        lambda i, o: i.token(nbf=NOW + 7200, expires_in=9000),
+        "token_not_yet_valid",
+        "not-before",
+        id="token_not_yet_valid",
+    ),
+    pytest.param(lambda i, o: i.token(issuer="https://evil.test"), "issuer_invalid", "issuer", id="issuer_invalid"),
+    pytest.param(lambda i, o: i.token(audience="other-api"), "audience_invalid", "audience", id="audience_invalid"),
+    pytest.param(lambda i, o: i.token(exp=None), "claim_missing", "expiry", id="claim_missing"),
+    pytest.param(lambda i, o: i.token(exp="tomorrow"), "claim_invalid", "expiry", id="claim_invalid"),
+]
+
+
+@pytest.mark.parametrize(("make", "code", "step"), CASES)
+def test_each_error_code(
+    make: Make, code: str, step: str, issuer: DevIssuer, other_keys: dict[str, SigningKey]
+) -> None:
+    status, report = verify(issuer, make(issuer, other_keys))
+    assert status == 1
+    assert report["valid"] is False
+    assert report["code"] == code
+    assert report["failing_step"] == step
+    [first_failure] = [entry for entry in report["steps"] if entry["status"] == "fail"][:1]
+    assert first_failure["code"] == code  # the step-by-step walk agrees with the guard's verdict
+    assert report["causes"]
+    assert report["fix"]
+
+
+def test_insufficient_scope(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, issuer.token(scopes=["profile"]), "--required-scope", "orders:read")
+    assert (status, report["code"], report["failing_step"]) == (1, "insufficient_scope", "scopes")
+
+
+def test_a_required_claim(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, issuer.token(), "--required-claim", "tenant")
+    assert (status, report["code"], report["failing_step"]) == (1, "claim_missing", "required claims")
+
+
+def test_an_unreachable_key_server_exits_3(issuer: DevIssuer) -> None:
+    result = run(
+        "verify", issuer.token(), "--issuer", issuer.issuer, "--audience", issuer.audience,
+        "--jwks-uri", dead_url(), "--timeout", "1", "--json",
+    )  # fmt: skip
+    assert result.returncode == 3
+    report = json.loads(result.stdout)
+    assert (report["code"], report["failing_step"]) == ("jwks_unavailable", "key lookup")
+
+
+def test_a_valid_token_exits_0(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, issuer.token(scopes=["orders:read"]), "--required-scope", "orders:read")
+    assert status == 0
+    assert report["valid"] is True
+    assert all(step["status"] in ("pass", "skip") for step in report["steps"])
+
+
+def test_every_failing_check_is_reported_not_only_the_first(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, issuer.token(expires_in=-7200, audience="other-api"))
+    failing = {step["name"]: step["code"] for step in report["steps"] if step["status"] == "fail"}
+    assert status == 1
+    assert report["code"] == "token_expired"
+    assert failing == {"expiry": "token_expired", "audience": "audience_invalid"}
+
+
+@pytest.mark.parametrize(
+    ("offset", "hint"), [pytest.param(60, True, id="a-minute"), pytest.param(86400, False, id="a-day")]
+)
+def test_the_clock_skew_hint(issuer: DevIssuer, offset: int, hint: bool) -> None:
+    now = int(time.time())
+    token = issuer.token(iat=now + offset, nbf=now + offset, exp=now + offset + 600)
+    status, report = verify(issuer, token, "--leeway", "10")
+    assert (status, report["code"]) == (1, "token_not_yet_valid")
+    assert any("clock drift" in text for text in report["hints"]) is hint
+
+
+def test_the_human_output_names_the_step_code_and_fix(issuer: DevIssuer) -> None:
+    result = run(
+        "verify", issuer.token(audience="other-api"), "--issuer", issuer.issuer, "--audience", issuer.audience,
+        "--jwks-uri", issuer.jwks_uri,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "FAIL  audience" in result.stdout
+    assert "INVALID: 401 audience_invalid" in result.stdout
+    assert "fix: request the token with this API's audience" in result.stdout
+    assert "\x1b[" not in result.stdout  # no colours when not on a terminal
+
+
+def test_a_configuration_error_exits_2(issuer: DevIssuer) -> None:
+    result = run("verify", issuer.token(), "--issuer", issuer.issuer, "--jwks-uri", issuer.jwks_uri)
+    assert result.returncode == 2
+    assert "audience is required" in result.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("verify").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "",
+        ".",
+        "..",
+        "a.b",
+        "a.b.c",
+        "!!!.###.$$$",
+        "eyJ.eyJ.",
+        "x" * 20000,
+        "e30.W10.",
+        "/w.AA.",
+        "a.b.c.d.e",
+        "\u00e9",
+    ],
+)
+def test_inspect_never_tracebacks(garbage: str) -> None:
+    result = run("inspect", "-", stdin=garbage)
+    assert result.returncode in (0, 1)
+    assert "Traceback" not in result.stderr
+    assert "NOT VERIFIED" in result.stdout
+
+
+def test_inspect_shows_times_and_warnings(issuer: DevIssuer) -> None:
+    result = run("inspect", f"Bearer {issuer.token(expires_in=-3 * 3600)}", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert report["verified"] is False
+    assert report["claims"]["sub"] == "user-1"
+    assert report["times"]["exp"].endswith("3 h 0 min ago)")
+    assert any(warning.startswith("expired 3 h") for warning in report["warnings"])
+
+
+def test_keys_shows_the_key_set_and_skipped_keys(issuer: DevIssuer) -> None:
+    issuer.server.jwks = {"keys": [*issuer.server.jwks["keys"], {"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]}
+    result = run(
+        "keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", issuer.jwks_uri, "--json"
+    )
+    assert result.returncode == 0
+    [entry] = json.loads(result.stdout)["issuers"]
+    assert [key["kid"] for key in entry["keys"]] == [key.kid for key in issuer.keys]
+    assert entry["skipped"] == [
+        {"kid": "sym", "reason": "symmetric key (kty oct) cannot be published for verification"}
+    ]
+    assert entry["ttl_seconds"] == 300
+
+
+def test_keys_with_an_unreachable_source_exits_3(issuer: DevIssuer) -> None:
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", dead_url())
+    assert result.returncode == 3
+    assert "unreachable" in result.stdout
+
+
+def test_settings_come_from_the_environment_too(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWTGUARD_ISSUER", issuer.issuer)
+    monkeypatch.setenv("JWTGUARD_AUDIENCE", issuer.audience)
+    monkeypatch.setenv("JWTGUARD_JWKS_URI", issuer.jwks_uri)
+    result = run("verify", issuer.token(), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
