@@ -14,7 +14,7 @@ class Help(NamedTuple):
     fix: str
 
     def link(self, code: str) -> str:
-        return f"{TROUBLESHOOTING}#{code.replace('_', '-')}"
+        return f"{TROUBLESHOOTING}#{code}"
 
 
 HELP: dict[str, Help] = {

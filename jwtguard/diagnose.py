@@ -90,21 +90,26 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
     # A bare token is sent as "Bearer <token>"; text with a space is taken as the whole header value, so
     # "Basic ..." or "Bearer a b" are diagnosed as a server would see them.
     authorization = token if " " in token else f"Bearer {token}"
+    steps = {name: Step(name, "skip", "not reached") for name in _STEPS}
+    steps["revocation"] = Step("revocation", "skip", "no revocation hook in this check")
+    diagnosis = Diagnosis(
+        valid=False, code=None, status=0, description="", steps=[], size=len(token.encode("utf-8", "replace"))
+    )
+    _walk(guard, authorization, steps, diagnosis)
+    # The walk went first, so its key lookup saw the key server first-hand; the verdict is the guard's own.
     try:
         guard.authenticate(authorization)
         verdict: AuthError | None = None
     except AuthError as exc:
         verdict = exc
-    steps = {name: Step(name, "skip", "not reached") for name in _STEPS}
-    steps["revocation"] = Step("revocation", "skip", "no revocation hook in this check")
-    diagnosis = Diagnosis(
-        valid=verdict is None,
-        code=verdict.code if verdict else None,
-        status=verdict.status_code if verdict else 200,
-        description=verdict.description if verdict else "The token is valid for these settings.",
-        steps=[],
-        size=len(token.encode("utf-8", "replace")),
-    )
+    diagnosis.valid = verdict is None
+    diagnosis.code = verdict.code if verdict else None
+    diagnosis.status = verdict.status_code if verdict else 200
+    diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
+    return diagnosis
+
+
+def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
     try:
         raw = extract_bearer_token(authorization, max_bytes=guard.settings.max_token_bytes)
         parsed, token_fingerprint, route = guard._parse(raw)
@@ -115,16 +120,15 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
         if step != "format":
             steps["format"] = Step("format", "pass", "a compact JWS")
         diagnosis.steps = list(steps.values())
-        return diagnosis
+        return
     diagnosis.fingerprint = token_fingerprint
     steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg}, kid {parsed.kid!r}")
     steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")
 
     key_set = route.key_set
-    health = key_set.health()
     try:
         key = key_set.get_key(parsed.kid, parsed.alg)
-        age = health.get("age_seconds")
+        age = key_set.health().get("age_seconds")
         cached = f", cached {age:.0f} s ago" if isinstance(age, int | float) else ""
         steps["key lookup"] = Step("key lookup", "pass", f"kid {parsed.kid!r} found in {key_set.source}{cached}")
         verified = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
@@ -146,7 +150,6 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
         diagnosis.hints.append(
             f"the key server's clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} this machine's"
         )
-    return diagnosis
 
 
 def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], diagnosis: Diagnosis) -> None:

@@ -57,10 +57,10 @@ def www_authenticate(error: AuthError, realm: str | None) -> str:
     return "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
 
 
-def problem_body(error: AuthError) -> dict[str, Any]:
+def problem_body(error: AuthError, type_base: str = PROBLEM_TYPE_BASE) -> dict[str, Any]:
     """The default RFC 9457 problem-details body: fixed text only, never request input."""
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + error.code,
+        "type": type_base + error.code,
         "title": error.title,
         "status": error.status_code,
         "detail": error.description,
@@ -79,10 +79,10 @@ def _encode(body: Mapping[str, Any]) -> bytes:
 
 def render_error(error: AuthError, settings: Settings) -> RenderedError:
     """Turn `error` into status, headers and body, applying `settings.error_body_hook` to the body only."""
-    payload = _encode(problem_body(error))
+    payload = _encode(problem_body(error, settings.problem_type_base))
     if settings.error_body_hook is not None:
         try:
-            payload = _encode(settings.error_body_hook(error, problem_body(error)))
+            payload = _encode(settings.error_body_hook(error, problem_body(error, settings.problem_type_base)))
         except Exception:  # a broken hook (or a body JSON cannot encode) must not turn a 401 into a 500
             logger.exception("jwtguard: error_body_hook failed; sending the default body")
     headers: list[tuple[str, str]] = [

@@ -296,6 +296,7 @@ class Settings:
     jwks_prefetch: str = "off"
     max_token_bytes: int = 16 * 1024
     token_cache_size: int = 4096
+    problem_type_base: str = "urn:jwtguard:error:"
     token_types: Sequence[str] = ()
     max_token_lifetime: float | None = None
     required_claim_values: Mapping[str, str | Sequence[str]] = dataclasses.field(default_factory=dict)
@@ -459,6 +460,8 @@ class Settings:
                 raise ConfigurationError(
                     f"exclude_paths: {path!r}: use an exact path ('/health') or a prefix ending in '/*' ('/public/*')"
                 )
+        if not isinstance(self.problem_type_base, str) or not _PRINTABLE_ASCII.fullmatch(self.problem_type_base):
+            raise ConfigurationError("problem_type_base must be a URI prefix in printable ASCII")
         if self.realm is not None and (not isinstance(self.realm, str) or not _PRINTABLE_ASCII.fullmatch(self.realm)):
             raise ConfigurationError("realm must be non-empty printable ASCII (it goes into a header)")
         if self.insecure_allow_any_issuer:

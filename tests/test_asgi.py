@@ -361,3 +361,11 @@ def test_route_scope_helpers_refuse_scopes_that_cannot_be_sent(scope: str) -> No
         require_scopes(scope)
     with pytest.raises(ConfigurationError, match="is not a scope"):
         RequireScopes("ok", scope)
+
+
+def test_the_problem_type_can_point_at_your_documentation(settings: Settings, issuer: DevIssuer) -> None:
+    base = "https://docs.example.test/auth/troubleshooting#"
+    custom = Settings(**{**_fields(settings), "problem_type_base": base})
+    with TestClient(starlette_app(custom)) as client:
+        response = client.get("/whoami", headers=auth(issuer.token(expires_in=-600)))
+    assert response.json()["type"] == base + "token_expired"
