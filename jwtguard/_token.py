@@ -31,6 +31,7 @@ _PADDING = {0: b"", 2: b"==", 3: b"="}
 # is kept, bounded, and only for headers that passed. Shared read-only by every guard in the process.
 _HEADERS: cachetools.LRUCache[bytes, tuple[dict[str, Any], str, str | None]] = cachetools.LRUCache(maxsize=256)
 _HEADER_LOCK = threading.Lock()
+_MAX_CACHED_HEADER = 512
 # Header parameters whose meaning jwtguard implements; anything listed in `crit` must be one of these,
 # and since none of them is an extension, every `crit` is refused (RFC 7515 §4.1.11).
 _UNDERSTOOD_EXTENSIONS: frozenset[str] = frozenset()
@@ -121,8 +122,9 @@ def parse_token(token: str) -> ParsedToken:
         known = _HEADERS.get(header_b64)
     if known is None:
         known = _parse_header(header_b64)
-        with _HEADER_LOCK:
-            _HEADERS[header_b64] = known
+        if len(header_b64) <= _MAX_CACHED_HEADER:  # an issuer's header is small; a hostile one need not be
+            with _HEADER_LOCK:
+                _HEADERS[header_b64] = known
     header, alg, kid = known
     claims = _json_object(_b64decode(claims_b64, "payload"), "payload")
     signature = _b64decode(signature_b64, "signature")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -17,7 +19,7 @@ from typing import Any, TextIO
 
 from ._help import HELP
 from ._token import fingerprint, parse_token
-from .diagnose import Diagnosis, _ago, _utc, diagnose
+from .diagnose import Diagnosis, _ago, _number, _utc, diagnose
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
@@ -26,6 +28,7 @@ from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url
 __all__ = ["main"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+_HOOKS = frozenset({"error_body_hook", "key_event_hook", "revocation_hook"})  # callables: not from a file
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
 
 
@@ -66,7 +69,7 @@ def _lenient_segment(segment: str) -> tuple[Any, str | None]:
     except (ValueError, TypeError):
         return None, "not base64url"
     try:
-        return json.loads(raw), None
+        return json.loads(raw, parse_constant=lambda name: name), None  # NaN/Infinity shown as text
     except (ValueError, RecursionError):
         return raw[:200].decode("utf-8", "replace"), "not JSON"
 
@@ -78,9 +81,11 @@ def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
     warnings: list[str] = []
     if isinstance(header, dict):
         alg = header.get("alg")
-        if isinstance(alg, str) and alg.lower() == "none":
+        if not isinstance(alg, str):
+            warnings.append(f"alg {alg!r} is not a string")
+        elif alg.lower() == "none":
             warnings.append("alg 'none': an unsigned token, always refused")
-        elif isinstance(alg, str) and alg.startswith("HS"):
+        elif alg.startswith("HS"):
             warnings.append(f"alg {alg}: a shared-secret algorithm jwtguard never accepts")
         elif alg not in SUPPORTED_ALGORITHMS:
             warnings.append(f"alg {alg!r} is not one jwtguard supports")
@@ -92,14 +97,16 @@ def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
         if "crit" in header:
             warnings.append("header 'crit' names extensions jwtguard does not implement: refused")
     if isinstance(claims, dict):
-        exp = claims.get("exp")
+        exp = _number(claims.get("exp"))
         if "exp" not in claims:
             warnings.append("no exp: refused (claim_missing)")
-        elif isinstance(exp, int | float) and not isinstance(exp, bool) and exp <= now:
+        elif exp is None:
+            warnings.append("exp is not a finite NumericDate: refused (claim_invalid)")
+        elif exp <= now:
             warnings.append(f"expired {_ago(now - exp)} ago")
         for name in ("nbf", "iat"):
-            value = claims.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > now:
+            value = _number(claims.get(name))
+            if value is not None and value > now:
                 warnings.append(f"{name} is {_ago(value - now)} in the future")
         if "iss" not in claims:
             warnings.append("no iss: refused unless any issuer is allowed")
@@ -113,8 +120,8 @@ def _time_notes(claims: Any, now: float) -> dict[str, str]:
     if not isinstance(claims, dict):
         return notes
     for name in _TIME_CLAIMS:
-        value = claims.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        value = _number(claims.get(name))
+        if value is not None:
             when = "ago" if value <= now else "from now"
             notes[name] = f"{_utc(value)} ({_ago(value - now)} {when})"
     return notes
@@ -175,11 +182,18 @@ def _settings(args: argparse.Namespace) -> Settings:
     if args.settings:
         try:
             loaded = json.loads(Path(args.settings).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"--settings {args.settings}: {exc}") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ConfigurationError(f"--settings {args.settings}: {type(exc).__name__}: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigurationError("--settings must hold a JSON object of jwtguard settings")
-        values.update(loaded)
+        names = {field.name for field in dataclasses.fields(Settings)} - _HOOKS
+        for key in loaded:
+            if not isinstance(key, str) or key.lower() not in names:
+                hint = difflib.get_close_matches(str(key).lower(), names, n=1)
+                raise ConfigurationError(
+                    f"--settings: {key!r} is not a jwtguard setting" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                )
+        values.update({key.lower(): value for key, value in loaded.items()})
     flags = {
         "issuer": args.issuer,
         "audience": args.audience,
@@ -247,12 +261,14 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
             item: dict[str, Any] = {"issuer": list(entry.names)}
             try:
                 document, headers, source = _fetch_keys(entry, settings, fetcher)
+                keys, skipped = load_jwks(document)
+                if not keys:
+                    raise FetchError("JWKS has no usable verification key")  # as the guard would say
             except FetchError as exc:
                 item["error"] = str(exc)
                 unreachable = True
                 report["issuers"].append(item)
                 continue
-            keys, skipped = load_jwks(document)
             cache_control = headers.get("cache-control")
             item.update(
                 {
@@ -303,16 +319,19 @@ def _fetch_keys(entry: Any, settings: Settings, fetcher: HttpxFetcher) -> tuple[
         if response.status != 200:
             raise FetchError(f"HTTP {response.status} from {url}")
         try:
-            jwks_uri = json.loads(response.content)["jwks_uri"]
+            discovered = json.loads(response.content)
+            if discovered.get("issuer") != entry.names[0]:  # OpenID Connect Discovery §4.3, as the guard checks
+                raise FetchError(f"discovery document at {url} names another issuer: {discovered.get('issuer')!r}")
+            jwks_uri = discovered["jwks_uri"]
             check_key_url(jwks_uri, "discovered jwks_uri")
-        except (ValueError, KeyError, TypeError, ConfigurationError) as exc:
-            raise FetchError(f"discovery document at {url} is unusable ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, ConfigurationError) as exc:
+            raise FetchError(f"discovery document at {url} is unusable ({type(exc).__name__})") from None
     response = fetcher(jwks_uri, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
     if response.status != 200:
         raise FetchError(f"HTTP {response.status} from {jwks_uri}")
     try:
         return json.loads(response.content), response.headers, jwks_uri
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FetchError(f"{jwks_uri} did not answer JSON") from None
 
 

@@ -7,6 +7,7 @@ is both expired and for another audience shows both. The claim checks are the gu
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from ._help import HELP
 from .bearer import extract_bearer_token
 from .errors import AuthError, JWKSUnavailable
 from .guard import Guard, _media_type, _verify_signature
+from .principal import scopes_from_claims
 
 __all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose"]
 
@@ -59,9 +61,12 @@ class Diagnosis:
     hints: list[str] = field(default_factory=list)
     claims_verified: bool = False
 
+    first_failure: str | None = None
+
     @property
     def failing_step(self) -> str | None:
-        return next((step.name for step in self.steps if step.status == "fail"), None)
+        """The step whose check the guard refused the token at (its first failing check)."""
+        return self.first_failure
 
     def as_dict(self) -> dict[str, Any]:
         help_ = HELP.get(self.code or "", None)
@@ -103,6 +108,13 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
     except AuthError as exc:
         verdict = exc
     diagnosis.valid = verdict is None
+    if verdict is not None:
+        # The guard's verdict decides which step failed first; the walk must agree with it.
+        step = _verdict_step(verdict, steps)
+        if steps[step].status != "fail" or steps[step].code != verdict.code:
+            steps[step] = Step(step, "fail", verdict.reason, verdict.code)
+        diagnosis.steps = list(steps.values())
+        diagnosis.first_failure = step
     diagnosis.code = verdict.code if verdict else None
     diagnosis.status = verdict.status_code if verdict else 200
     diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
@@ -152,43 +164,102 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         )
 
 
+# The claims each step looks at; every other claim is set to a passing value while a step is checked.
+_STEP_CLAIMS = {
+    "expiry": ("exp",),
+    "not-before": ("nbf", "iat"),
+    "issuer": ("iss",),
+    "audience": ("aud",),
+}
+
+
 def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
-    """Run the guard's own claim checks; after each refusal, set that claim right and run them again."""
-    claims = dict(parsed.claims)
-    failed: dict[str, Step] = {}
-    for _ in range(16):
-        try:
-            if guard._token_types:
-                typ = parsed.header.get("typ")
-                if "token type" not in failed and (typ is None or _media_type(typ) not in guard._token_types):
-                    failed["token type"] = Step("token type", "fail", "typ is not one of token_types", "claim_invalid")
-            scopes, _, _, _ = guard._check_claims(claims, route)
-            break
-        except AuthError as exc:
-            step = _step_of(exc)
-            if step not in failed:
-                failed[step] = Step(step, "fail", _describe(guard, exc, parsed.claims), exc.code)
-            if not _set_right(guard, exc, claims, route):
-                break
-    else:  # pragma: no cover  # every refusal names a claim that can be set right
-        scopes = frozenset()
-    for name in ("expiry", "not-before", "issuer", "audience", "required claims", "token type"):
-        steps[name] = failed.get(name) or Step(name, "pass", _passing_detail(name, parsed.claims, guard))
-    required = guard.settings.required_scopes
-    granted = scopes if "scopes" not in failed else frozenset()
-    if "scopes" in failed:
-        steps["scopes"] = failed["scopes"]
-    elif required and not granted.issuperset(required):
-        missing = sorted(set(required) - granted)
-        steps["scopes"] = Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
+    """Each claim step on its own: the token's claims for that step, passing values for all the others,
+    through the guard's own claim checks. So every failing check shows, and no step passes unchecked."""
+    token_claims = parsed.claims
+    required = tuple(guard._required_claims) + tuple(guard._claim_values) + ("sub", "jti", "scope", "scp")
+    groups = {**_STEP_CLAIMS, "required claims": required}
+    for step, names in groups.items():
+        error = _isolated(guard, route, token_claims, names)
+        if error is not None and _step_of(error) in (step, "scopes"):
+            name = "scopes" if _step_of(error) == "scopes" else step
+            steps[name] = Step(name, "fail", _describe(guard, error, token_claims), error.code)
+        if steps[step].status != "fail":
+            steps[step] = Step(step, "pass", _passing_detail(step, token_claims, guard))
+    if guard._token_types:
+        typ = parsed.header.get("typ")
+        if typ is None or _media_type(typ) not in guard._token_types:
+            steps["token type"] = Step("token type", "fail", f"typ {typ!r} is not one of token_types", "claim_invalid")
+        else:
+            steps["token type"] = Step("token type", "pass", f"typ {typ!r}")
     else:
-        steps["scopes"] = Step("scopes", "pass", f"granted: {' '.join(sorted(granted)) or '(none)'}")
-    for failure in failed.values():
-        if failure.name in ("expiry", "not-before") and failure.detail.endswith("(looks like clock drift)"):
+        steps["token type"] = Step("token type", "pass", "typ not checked (token_types not set)")
+    if steps["scopes"].status != "fail":
+        granted = scopes_from_claims(token_claims) or frozenset()
+        missing = sorted(set(guard._required_scopes) - granted)
+        steps["scopes"] = (
+            Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
+            if missing
+            else Step("scopes", "pass", f"granted: {' '.join(sorted(granted)) or '(none)'}")
+        )
+    for name in ("expiry", "not-before"):
+        if steps[name].status == "fail" and steps[name].detail.endswith("(looks like clock drift)"):
             diagnosis.hints.append(
-                f"{failure.name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
+                f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
                 f"This machine's time is {_utc(time.time())}; check NTP on it and on the issuer"
             )
+
+
+def _isolated(guard: Guard, route: Any, token_claims: Any, names: tuple[str, ...]) -> AuthError | None:
+    now = guard._clock()
+    claims: dict[str, Any] = {
+        "iss": min(route.names) if route.names else "x",
+        "aud": min(route.audiences) if route.audiences else "x",
+        **dict.fromkeys(guard._required_claims, "x"),
+        **{name: min(values) for name, values in guard._claim_values.items()},
+    }
+    for name in names:
+        if name in token_claims:
+            claims[name] = token_claims[name]
+        else:
+            claims.pop(name, None)
+    if "exp" not in names:  # a passing exp that also fits the token's own nbf/iat and any lifetime limit
+        times = [_number(claims.get(name)) for name in ("nbf", "iat")]
+        start = max([now, *(value for value in times if value is not None)])
+        claims["exp"] = start + min(30.0, (guard._max_lifetime or 60.0) / 2)
+        if guard._max_lifetime is not None and "iat" not in claims:
+            claims["iat"] = now
+    elif guard._max_lifetime is not None:
+        exp = _number(claims.get("exp"))
+        claims["iat"] = now if exp is None else min(now, exp - 1)
+    try:
+        guard._check_claims(claims, route)
+    except AuthError as error:
+        return error
+    return None
+
+
+def _number(value: object) -> float | None:
+    """A finite number, or None (booleans, strings, NaN, infinities and huge integers are not times)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _verdict_step(verdict: AuthError, steps: dict[str, Step]) -> str:
+    if verdict.code in ("token_malformed", "invalid_request", "token_missing"):
+        return "format"
+    if verdict.code == "signature_invalid":
+        return "signature"
+    if verdict.code == "claim_invalid" and verdict.claim == "typ":
+        return "token type"
+    if verdict.code == "token_revoked":
+        return "revocation"
+    return _step_of(verdict)
 
 
 def _step_of(error: AuthError) -> str:
@@ -206,44 +277,18 @@ def _step_of(error: AuthError) -> str:
     return "required claims"
 
 
-def _set_right(guard: Guard, error: AuthError, claims: dict[str, Any], route: Any) -> bool:
-    """Change `claims` so the check that refused `error` passes; False when there is nothing to change."""
-    now = guard._clock()
-    claim = error.claim
-    if claim == "exp":
-        times = [value for value in (claims.get("nbf"), claims.get("iat")) if isinstance(value, int | float)]
-        claims["exp"] = max([now, *times]) + 3600
-    elif claim in ("nbf", "iat"):
-        if claim == "iat" and guard._max_lifetime is not None:
-            claims["iat"] = now
-            claims["exp"] = now + 60
-        else:
-            claims.pop(claim, None)
-    elif claim == "iss":
-        claims["iss"] = min(route.names) if route.names else "x"
-    elif claim == "aud":
-        claims["aud"] = min(route.audiences) if route.audiences else "x"
-    elif claim == "scope":
-        claims.pop("scope", None)
-        claims.pop("scp", None)
-    elif claim in guard._claim_values:
-        claims[claim] = min(guard._claim_values[claim])
-    elif claim is not None:
-        claims[claim] = "x"  # a required claim that was absent, or a sub/jti of the wrong type
-    else:
-        return False
-    return True
-
-
 def _describe(guard: Guard, error: AuthError, claims: Any) -> str:
     now = guard._clock()
     leeway = guard._leeway
     value = claims.get(error.claim) if error.claim else None
-    if error.code == "token_expired" and isinstance(value, int | float):
+    number = _number(value)
+    if error.code == "token_expired" and number is not None:
+        value = number
         by = now - (value + leeway)
         drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
         return f"expired {_ago(now - value)} ago (exp {_utc(value)}; leeway {leeway:.0f} s){drift}"
-    if error.code == "token_not_yet_valid" and isinstance(value, int | float):
+    if error.code == "token_not_yet_valid" and number is not None:
+        value = number
         by = value - (now + leeway)
         drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
         what = "issued" if error.claim == "iat" else "valid from"
@@ -258,8 +303,9 @@ def _describe(guard: Guard, error: AuthError, claims: Any) -> str:
 
 def _passing_detail(step: str, claims: Any, guard: Guard) -> str:
     now = guard._clock()
-    if step == "expiry" and isinstance(claims.get("exp"), int | float):
-        return f"expires in {_ago(claims['exp'] - now)} ({_utc(claims['exp'])})"
+    exp = _number(claims.get("exp"))
+    if step == "expiry" and exp is not None:
+        return f"expires in {_ago(exp - now)} ({_utc(exp)})"
     if step == "issuer":
         return f"iss {claims.get('iss')!r}"
     if step == "audience":

@@ -193,7 +193,7 @@ class Guard:
             raise
         verified = self._verify(parsed, token_fingerprint, key, route)
         self._finish_sync(verified.principal, verified.context)
-        self._cache_put(header, verified)
+        self._cache_put(header, token, verified)
         return verified.principal, verified.context
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
@@ -222,7 +222,7 @@ class Guard:
             self._finish_sync(verified.principal, verified.context)
         else:
             await self._finish_async(verified.principal, verified.context)
-        self._cache_put(header, verified)
+        self._cache_put(header, token, verified)
         return verified.principal, verified.context
 
     def _fast_hit(self, authorization: str | Sequence[str] | None) -> _Verified | None:
@@ -286,8 +286,10 @@ class Guard:
         with self._cache_lock:  # cachetools caches are not thread-safe
             return header, self._token_cache.get(header)
 
-    def _cache_put(self, header: str | None, verified: _Verified) -> None:
-        if self._token_cache is not None and header is not None:
+    def _cache_put(self, header: str | None, token: str, verified: _Verified) -> None:
+        # Only the plain "Bearer <token>" spelling is cached: padding a valid token with whitespace must not
+        # mint new, arbitrarily large cache keys (the cache is bounded by entries, so keys must be small).
+        if self._token_cache is not None and header is not None and len(header) == len(token) + 7:
             with self._cache_lock:
                 self._token_cache[header] = verified
 
@@ -310,9 +312,11 @@ class Guard:
         leeway = self._leeway
         error: AuthError | None = None
         if now >= hit.exp + leeway:
-            error = TokenExpired("exp is in the past, beyond the leeway")
-        elif (hit.nbf is not None and hit.nbf > now + leeway) or (hit.iat is not None and hit.iat > now + leeway):
-            error = TokenNotYetValid("nbf or iat is in the future, beyond the leeway")  # the clock went back
+            error = TokenExpired("exp is in the past, beyond the leeway", claim="exp")
+        elif hit.nbf is not None and hit.nbf > now + leeway:  # the clock went back
+            error = TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
+        elif hit.iat is not None and hit.iat > now + leeway:
+            error = TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
         if error is not None:
             self._cache_drop(header)
             error.context = hit.context

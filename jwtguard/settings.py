@@ -460,6 +460,10 @@ class Settings:
                 raise ConfigurationError(
                     f"exclude_paths: {path!r}: use an exact path ('/health') or a prefix ending in '/*' ('/public/*')"
                 )
+        for name in ("error_body_hook", "key_event_hook", "revocation_hook"):
+            hook = getattr(self, name)
+            if hook is not None and not callable(hook):
+                raise ConfigurationError(f"{name} must be a callable, got {hook!r}")
         if not isinstance(self.problem_type_base, str) or not _PRINTABLE_ASCII.fullmatch(self.problem_type_base):
             raise ConfigurationError("problem_type_base must be a URI prefix in printable ASCII")
         if self.realm is not None and (not isinstance(self.realm, str) or not _PRINTABLE_ASCII.fullmatch(self.realm)):

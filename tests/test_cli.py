@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -210,3 +211,92 @@ def test_settings_come_from_the_environment_too(issuer: DevIssuer, monkeypatch: 
     monkeypatch.setenv("JWTGUARD_JWKS_URI", issuer.jwks_uri)
     result = run("verify", issuer.token(), "--json")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_claim_step_is_checked_on_its_own(issuer: DevIssuer, tmp_path: Path) -> None:
+    now = int(time.time())
+    token = issuer.token(iat=None, nbf=now + 100, exp=now + 600, issuer="https://evil.example", audience="other-api")
+    settings = settings_file(tmp_path, {"max_token_lifetime": 3600})
+    status, report = verify(issuer, token, "--leeway", "300", "--settings", settings)
+    steps = {step["name"]: (step["status"], step["code"]) for step in report["steps"]}
+    assert status == 1
+    assert report["code"] == "claim_missing"  # iat is required when max_token_lifetime is set
+    assert report["failing_step"] == "not-before"
+    assert steps["not-before"] == ("fail", "claim_missing")
+    assert steps["issuer"] == ("fail", "issuer_invalid")
+    assert steps["audience"] == ("fail", "audience_invalid")
+    assert steps["expiry"] == ("pass", None)
+
+
+def settings_file(directory: Path, values: dict[str, Any]) -> str:
+    path = directory / "settings.json"
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "header_or_claims",
+    [
+        pytest.param(('{"alg":[]}', "{}"), id="alg-list"),
+        pytest.param(('{"alg":{}}', "{}"), id="alg-object"),
+        pytest.param(('{"alg":"RS256"}', '{"exp":Infinity}'), id="exp-infinity"),
+        pytest.param(('{"alg":"RS256"}', '{"exp":-Infinity,"nbf":NaN}'), id="exp-minus-infinity-nbf-nan"),
+        pytest.param(('{"alg":"RS256"}', '{"exp":1' + "0" * 400 + "}"), id="exp-huge-integer"),
+        pytest.param(('{"alg":"RS256"}', '{"auth_time":1' + "0" * 400 + "}"), id="auth-time-huge"),
+    ],
+)
+def test_inspect_survives_hostile_values(header_or_claims: tuple[str, str]) -> None:
+    import base64
+
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    header, claims = header_or_claims
+    token = f"{b64(header)}.{b64(claims)}.c2ln"
+    for extra in ((), ("--json",)):
+        result = run("inspect", token, *extra)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        pytest.param({"issur": "x"}, "'issur' is not a jwtguard setting; did you mean 'issuer'?", id="typo"),
+        pytest.param({"revocation_hook": 1}, "is not a jwtguard setting", id="hook-from-a-file"),
+    ],
+)
+def test_a_bad_settings_file_exits_2(issuer: DevIssuer, tmp_path: Path, settings: dict[str, Any], message: str) -> None:
+    result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, settings))
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_a_deeply_nested_settings_file_exits_2(issuer: DevIssuer, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    result = run("verify", issuer.token(), "--settings", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("jwks", "message"),
+    [
+        pytest.param({"not": "a jwks"}, "not a JWKS document", id="not-a-jwks"),
+        pytest.param({"keys": []}, "no usable verification key", id="no-keys"),
+        pytest.param({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "no usable verification key", id="only-unusable"),
+    ],
+)
+def test_keys_agrees_with_the_guard_on_unusable_key_sets(issuer: DevIssuer, jwks: dict[str, Any], message: str) -> None:
+    issuer.server.jwks = jwks
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", issuer.jwks_uri)
+    assert result.returncode == 3
+    assert message in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_keys_refuses_a_discovery_document_for_another_issuer(issuer: DevIssuer) -> None:
+    result = run("keys", "--issuer", issuer.issuer + "/", "--audience", issuer.audience, "--discovery")
+    assert result.returncode == 3
+    assert "names another issuer" in result.stdout

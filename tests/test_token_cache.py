@@ -6,7 +6,7 @@ import pytest
 
 from jwtguard import ConfigurationError, Guard, JtiDenylist, Settings
 from jwtguard.errors import AuthError
-from jwtguard.testing import DevIssuer, generate_key
+from jwtguard.testing import DevIssuer, SigningKey, generate_key
 
 from .conftest import FakeClock
 
@@ -127,3 +127,31 @@ def test_refused_tokens_are_not_cached(issuer: DevIssuer, monkeypatch: pytest.Mo
 def test_token_cache_size_is_validated() -> None:
     with pytest.raises(ConfigurationError, match="token_cache_size"):
         Settings(issuer="https://i.test/", audience="a", jwks_uri="https://i.test/jwks", token_cache_size=-1)
+
+
+def test_only_the_plain_spelling_of_a_token_is_cached(issuer: DevIssuer) -> None:
+    guard = Guard(issuer.settings())
+    token = issuer.token()
+    for padding in range(1, 50):  # whitespace that HTTP allows must not mint new, larger cache keys
+        assert guard.authenticate("Bearer " + " " * padding + token + " ") is not None
+    assert guard._token_cache is not None
+    assert len(guard._token_cache) == 0
+    guard.authenticate(f"Bearer {token}")
+    assert len(guard._token_cache) == 1
+
+
+def test_large_hostile_headers_are_not_kept(issuer: DevIssuer, signing_keys: dict[str, SigningKey]) -> None:
+    from jwtguard import _token
+
+    guard = Guard(issuer.settings())
+    before = len(_token._HEADERS)
+    for n in range(20):
+        token = signing_keys["RS256"].sign(issuer.claims(), headers={"kid": f"k{n}", "x": [{}] * 300})
+        assert outcome(guard, token) == "key_not_found"
+    assert len(_token._HEADERS) == before
+
+
+def test_hooks_must_be_callable(issuer: DevIssuer) -> None:
+    for name in ("error_body_hook", "key_event_hook", "revocation_hook"):
+        with pytest.raises(ConfigurationError, match=f"{name} must be a callable"):
+            issuer.settings(**{name: 1})
