@@ -43,7 +43,7 @@ def segment(value: Any) -> str:
 
 
 class Fuzzer:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, token_cache_size: int = 4096) -> None:
         self.random = random.Random(seed)  # noqa: S311  # reproducible fuzzing, no secret
         self.keys = [generate_key(alg) for alg in ("RS256", "PS256", "ES256", "EdDSA")]
         self.signer = next(key for key in self.keys if key.alg == "EdDSA")  # fast to sign with
@@ -52,6 +52,7 @@ class Fuzzer:
             audience=AUDIENCE,
             algorithms=[key.alg for key in self.keys],
             jwks={"keys": [key.public_jwk() for key in self.keys]},
+            token_cache_size=token_cache_size,
         )
         self.guard = Guard(settings)
         self.valid = [self.sign(key, self.base_claims()) for key in self.keys]
@@ -197,12 +198,13 @@ def main() -> int:
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--middleware-every", type=int, default=50, help="also send every Nth input through both")
+    parser.add_argument("--token-cache-size", type=int, default=4096, help="0 fuzzes the uncached path only")
     args = parser.parse_args()
 
     import logging
 
     logging.getLogger("jwtguard").setLevel(logging.CRITICAL)  # a million refusals would flood the console
-    fuzzer = Fuzzer(args.seed)
+    fuzzer = Fuzzer(args.seed, args.token_cache_size)
     kinds: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     violations: Counter[str] = Counter()
@@ -258,7 +260,10 @@ def main() -> int:
                 examples.setdefault("middleware-disagreement", f"asgi {asgi} wsgi {wsgi}: {header[:200]}")
     elapsed = time.monotonic() - started
 
-    print(f"inputs: {args.inputs:,} in {elapsed:.1f} s ({args.inputs / elapsed:,.0f}/s), seed {args.seed}")
+    print(
+        f"inputs: {args.inputs:,} in {elapsed:.1f} s ({args.inputs / elapsed:,.0f}/s), seed {args.seed}, "
+        f"token cache {args.token_cache_size}"
+    )
     print("kinds:  " + ", ".join(f"{name} {count:,}" for name, count in sorted(kinds.items())))
     print("status: " + ", ".join(f"{status} {count:,}" for status, count in sorted(statuses.items())))
     if violations:
