@@ -85,10 +85,6 @@ class Diagnosis:
         }
 
 
-def _refusal(error: AuthError) -> tuple[str, str]:
-    return error.code, error.reason
-
-
 def diagnose(guard: Guard, token: str) -> Diagnosis:
     """The verdict of `guard` on `token` and what every check says about it."""
     token = token.strip()
