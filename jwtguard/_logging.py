@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, NamedTuple
 
 from .errors import AuthError, JWKSUnavailable, TokenContext
@@ -14,17 +13,22 @@ __all__ = ["RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
 logger = logging.getLogger("jwtguard")
 
 _MAX_FIELD = 200
-# C0/C1 controls, line and paragraph separators, bidirectional overrides and lone surrogates: anything
-# that could forge a log line, reorder it on a terminal, or break a UTF-8 log handler.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def sanitize(value: object) -> str | None:
-    """A value fit for a log field: a string, without control characters, at most 200 characters."""
+    """A value fit for a log field: a string of printable characters, at most 200 of them.
+
+    Every character Python does not call printable becomes "?": C0/C1 controls, line and paragraph
+    separators, format characters (category Cf: bidi overrides and isolates, U+061C, zero-width and tag
+    characters), lone surrogates, private-use and unassigned code points, and separators other than the
+    space. Any of them could forge a log line, reorder or hide it on a terminal, or break a UTF-8 handler.
+    """
     if value is None:
         return None
     text = value if isinstance(value, str) else repr(value)
-    text = _CONTROL.sub("?", text[: _MAX_FIELD * 2])
+    text = text[: _MAX_FIELD * 2]
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else "?" for char in text)
     return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
 
 

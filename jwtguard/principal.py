@@ -11,8 +11,14 @@ from .errors import TokenContext
 __all__ = ["Principal", "scopes_from_claims"]
 
 
+_EMPTY = frozenset({""})
+
+
 def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str] | None:
     """The granted scopes: `scope` (RFC 8693 §4.2, space-separated) or else `scp` (list or string).
+
+    RFC 6749 §3.3 separates scope tokens by the space character (U+0020) alone: a granted
+    "photos.x\u3000admin" is one scope, not two, so it never satisfies a requirement for "admin".
 
     Returns None when the claim has a type no issuer uses, so the caller can refuse the token.
     """
@@ -21,7 +27,7 @@ def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str] | None:
             continue
         value = claims[name]
         if isinstance(value, str):
-            return frozenset(value.split())
+            return frozenset(value.split(" ")) - _EMPTY
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return frozenset(value)
         return None

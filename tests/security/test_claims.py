@@ -132,6 +132,21 @@ SCOPE_CASES: list[object] = [
     pytest.param(t(scope="orders:read:all"), "insufficient_scope", id="scope-extended"),
     pytest.param(t(scope="xorders:read"), "insufficient_scope", id="scope-suffix"),
     pytest.param(t(scope="orders:read,profile"), "insufficient_scope", id="scope-comma-joined"),
+    # RFC 6749 §3.3: scope tokens are separated by U+0020 alone; any other whitespace is part of a token.
+    *[
+        pytest.param(t(scope=f"photos.x{space}orders:read"), "insufficient_scope", id=f"scope-joined-by-{name}")
+        for name, space in (
+            ("ideographic-space", "\u3000"),
+            ("no-break-space", "\u00a0"),
+            ("line-separator", "\u2028"),
+            ("unit-separator", "\u001f"),
+            ("tab", "\t"),
+            ("newline", "\n"),
+            ("em-space", "\u2003"),
+        )
+    ],
+    pytest.param(t(scope=None, scp="photos.x\u3000orders:read"), "insufficient_scope", id="scp-string-ideographic"),
+    pytest.param(t(scope="  profile   orders:read  "), "ok", id="scope-repeated-spaces"),
     pytest.param(t(scope=7), "claim_invalid", id="scope-number"),
     pytest.param(t(scope=[1, 2]), "claim_invalid", id="scope-list-of-numbers"),
     pytest.param(t(scope=None, scp={"orders:read": True}), "claim_invalid", id="scp-object"),
