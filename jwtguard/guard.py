@@ -57,6 +57,11 @@ _ALGORITHMS: Mapping[str, Algorithm] = {
     name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
 }
 _DOT_SEGMENT = ("/./", "/../", "//")
+_LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
+# RFC 8725 §3.11: a JWT of another kind (a DPoP proof, a security event, a logout token) must never pass
+# as an access token. With `token_types` unset these `typ` values are the ones accepted as access tokens;
+# any other "+jwt" media type names another kind of JWT and is refused.
+_ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
 _HASHES: Mapping[int, Any] = {256: hashes.SHA256, 384: hashes.SHA384, 512: hashes.SHA512}
 
 
@@ -396,6 +401,10 @@ class Guard:
                     raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
                 if _media_type(typ) not in self._token_types:
                     raise ClaimInvalid("typ header is not one of token_types", claim="typ")
+            elif "typ" in parsed.header:
+                media_type = _media_type(parsed.header["typ"])
+                if media_type.endswith("+jwt") and media_type not in _ACCESS_TOKEN_TYPES:
+                    raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
             scopes, exp, nbf, iat = self._check_claims(claims, route)
         except AuthError as exc:
             exc.context = context
@@ -631,9 +640,11 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """RFC 7519 §2 NumericDate: a finite JSON number. Booleans and strings are refused."""
+    """RFC 7519 §2 NumericDate: a finite JSON number up to the end of year 9999. Booleans and strings
+    are refused; so are later dates, which no issuer means and which `datetime` cannot represent (an app
+    that converts `exp` would fail on them)."""
     value = claims.get(name)
-    if type(value) is int and -(2**53) < value < 2**53:  # the common case, exact as a float
+    if type(value) is int and -(2**53) < value <= _LAST_NUMERIC_DATE:  # the common case, exact as a float
         return float(value)
     if value is None and name not in claims:
         return None
@@ -645,4 +656,6 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
         raise ClaimInvalid(f"{name!r} is out of range", claim=name) from None
     if not math.isfinite(number):
         raise ClaimInvalid(f"{name!r} is not finite", claim=name)
+    if number > _LAST_NUMERIC_DATE:
+        raise ClaimInvalid(f"{name!r} is after the year 9999", claim=name)
     return number

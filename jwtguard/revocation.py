@@ -1,6 +1,6 @@
 """Revocation: a hook that says whether a verified token was revoked, and a bounded in-memory denylist.
 
-    denylist = JtiDenylist()
+    denylist = JtiDenylist(leeway=settings_leeway)    # the same leeway as Settings (default 60 s)
     settings = Settings(..., revocation_hook=denylist)
     denylist.revoke_token(principal)                  # this token, until it would have expired anyway
     denylist.revoke_subject("user-42")                # every token issued to user-42 until now
@@ -18,7 +18,7 @@ from typing import Any
 
 import cachetools
 
-from .errors import JWTGuardError
+from .errors import ConfigurationError, JWTGuardError
 from .principal import Principal
 
 __all__ = ["JtiDenylist", "RevocationHook"]
@@ -35,10 +35,19 @@ class JtiDenylist:
 
     Bounded by `maxsize` entries per kind; thread-safe. When full of unexpired entries, `revoke_*`
     raises instead of silently evicting a revocation.
+
+    `leeway` is the clock skew tolerated between the issuer and this server, as in `Settings.leeway`:
+    a subject revocation also covers tokens whose `iat` lies up to `leeway` seconds after it, because an
+    issuer whose clock runs ahead stamps a token minted just before the revocation with a later `iat`.
     """
 
-    def __init__(self, maxsize: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, maxsize: int = 100_000, clock: Callable[[], float] = time.time, *, leeway: float = 60.0
+    ) -> None:
+        if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not 0 <= leeway <= _MAX_LEEWAY:
+            raise ConfigurationError(f"JtiDenylist leeway must be between 0 and {_MAX_LEEWAY:g} seconds")
         self._clock = clock
+        self._leeway = float(leeway)
         self._lock = threading.Lock()
         # TLRUCache: each entry carries its own expiry time (the value).
         self._tokens: cachetools.TLRUCache[str, float, float] = cachetools.TLRUCache(
@@ -60,15 +69,19 @@ class JtiDenylist:
             raise ValueError("only a token with 'jti' and 'exp' can be revoked by id; revoke its subject instead")
         self.revoke(principal.token_id, principal.expires_at)
 
-    def revoke_subject(self, subject: str, *, max_token_lifetime: float = 86400.0) -> None:
-        """Revoke every token issued to `subject` up to now (by `iat`; tokens without `iat` too).
+    def revoke_subject(
+        self, subject: str, *, max_token_lifetime: float = 86400.0, issued_before: float | None = None
+    ) -> None:
+        """Revoke every token issued to `subject` up to now, or up to `issued_before` (by `iat`, with the
+        leeway as margin; tokens without `iat` are revoked whatever their age).
 
-        Remembered for `max_token_lifetime`, after which no token issued before now can be valid.
+        Remembered for `max_token_lifetime`, after which no token it covers can still be valid.
         """
         now = self._clock()
+        revoked_at = now if issued_before is None else min(float(issued_before), now)
         with self._lock:
             self._make_room(self._subjects)
-            self._subjects[subject] = (now, now + max_token_lifetime + _MAX_LEEWAY)
+            self._subjects[subject] = (revoked_at, now + max_token_lifetime + _MAX_LEEWAY)
 
     def is_revoked(self, principal: Principal) -> bool:
         """True when `principal`'s `jti` or subject was revoked."""
@@ -82,7 +95,7 @@ class JtiDenylist:
             revoked_at, _ = self._subjects[subject]
         issued_at = principal.claims.get("iat")
         if isinstance(issued_at, int | float) and not isinstance(issued_at, bool):
-            return issued_at <= revoked_at
+            return issued_at <= revoked_at + self._leeway
         return True
 
     __call__ = is_revoked

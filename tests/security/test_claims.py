@@ -122,6 +122,36 @@ CASES: list[object] = [
     pytest.param(t(sub=True), "claim_invalid", id="sub-bool"),
     pytest.param(t(jti=1), "claim_invalid", id="jti-number"),
     pytest.param(t(sub=None), "ok", id="sub-absent-is-allowed"),
+    # NumericDates after 9999-12-31T23:59:59Z: no issuer means them, and datetime cannot hold them.
+    pytest.param(t(exp=253402300799), "ok", id="exp-last-second-of-9999"),
+    pytest.param(t(exp=253402300800), "claim_invalid", id="exp-year-10000"),
+    pytest.param(t(exp=1e300), "claim_invalid", id="exp-float-far-future"),
+    pytest.param(t(exp=2**63), "claim_invalid", id="exp-int64-overflow"),
+    pytest.param(t(nbf=253402300800), "claim_invalid", id="nbf-year-10000"),
+    pytest.param(t(iat=253402300800), "claim_invalid", id="iat-year-10000"),
+]
+
+
+def typ(value: str | None) -> Case:
+    return lambda k: k.forge(k.header(typ=value), k.claims(), k.keys["RS256"])
+
+
+# RFC 8725 §3.11: with token_types unset, a JWT of another kind never passes as an access token.
+TYP_CASES: list[object] = [
+    pytest.param(typ(None), "ok", id="typ-absent"),
+    pytest.param(typ("JWT"), "ok", id="typ-JWT"),
+    pytest.param(typ("jwt"), "ok", id="typ-jwt-lower-case"),
+    pytest.param(typ("application/jwt"), "ok", id="typ-application-jwt"),
+    pytest.param(typ("at+jwt"), "ok", id="typ-at+jwt"),
+    pytest.param(typ("application/AT+JWT"), "ok", id="typ-application-at+jwt"),
+    pytest.param(typ("dpop+jwt"), "claim_invalid", id="typ-dpop-proof"),
+    pytest.param(typ("DPoP+JWT"), "claim_invalid", id="typ-dpop-proof-mixed-case"),
+    pytest.param(typ("secevent+jwt"), "claim_invalid", id="typ-security-event"),
+    pytest.param(typ("logout+jwt"), "claim_invalid", id="typ-logout-token"),
+    pytest.param(typ("application/logout+jwt"), "claim_invalid", id="typ-application-logout"),
+    pytest.param(typ("id+jwt"), "claim_invalid", id="typ-id-token"),
+    pytest.param(typ("token-introspection+jwt"), "claim_invalid", id="typ-introspection-response"),
+    pytest.param(typ("client-authentication+jwt"), "claim_invalid", id="typ-client-assertion"),
 ]
 
 SCOPE_CASES: list[object] = [
@@ -161,6 +191,16 @@ def test_claims(
     case: Case, expected: str, kit: Kit, default_url: str, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
 ) -> None:
     run_case(case, expected, kit, default_url, http, jwtguard_logs)
+
+
+@pytest.mark.parametrize(("case", "expected"), TYP_CASES)
+def test_token_types_by_default(
+    case: Case, expected: str, kit: Kit, default_url: str, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    run_case(case, expected, kit, default_url, http, jwtguard_logs)
+    if expected != "ok":
+        (record,) = [r for r in jwtguard_logs.records if getattr(r, "jwtguard_code", None) == expected]
+        assert "typ" in record.jwtguard_reason
 
 
 @pytest.mark.parametrize(("case", "expected"), SCOPE_CASES)

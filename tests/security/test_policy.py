@@ -42,10 +42,18 @@ def revoked_subject(k: Kit) -> str:
     return token
 
 
+def revoked_subject_issuer_clock_ahead(k: Kit) -> str:
+    # Minted just before the revocation by an issuer whose clock runs 30 s ahead (within the leeway).
+    subject = f"user-{uuid.uuid4().hex[:8]}"
+    token = strict(sub=subject, iat=lambda k: k.now + 30)(k)
+    k.denylist.revoke_subject(subject)
+    return token
+
+
 def reissued_after_revocation(k: Kit) -> str:
     subject = f"user-{uuid.uuid4().hex[:8]}"
-    k.denylist.revoke_subject(subject)
-    return strict(sub=subject, iat=lambda k: k.now + 1)(k)
+    k.denylist.revoke_subject(subject, issued_before=k.now - 600)
+    return strict(sub=subject, iat=lambda k: k.now - 5)(k)
 
 
 def revoked_then_other_token(k: Kit) -> str:
@@ -72,6 +80,7 @@ CASES: list[object] = [
     pytest.param(strict(azp=["client-1"]), "claim_invalid", id="azp-list"),
     pytest.param(revoked_jti, "token_revoked", id="revoked-jti"),
     pytest.param(revoked_subject, "token_revoked", id="revoked-subject"),
+    pytest.param(revoked_subject_issuer_clock_ahead, "token_revoked", id="revoked-subject-issuer-clock-ahead"),
     pytest.param(reissued_after_revocation, "ok", id="issued-after-subject-revocation"),
     pytest.param(revoked_then_other_token, "ok", id="other-token-of-a-revoked-id"),
 ]
