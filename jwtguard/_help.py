@@ -82,4 +82,8 @@ HELP: dict[str, Help] = {
         ("the key endpoint is down, slow or unreachable", "jwks_uri or the issuer URL is wrong", "a proxy blocks it"),
         "check 'jwtguard keys'; fix the URL or the network; requests recover by themselves once keys load",
     ),
+    "revocation_unavailable": Help(
+        ("under WSGI or Django, revocation_hook returned an awaitable (a coroutine) that nothing can await",),
+        "make revocation_hook a plain function for WSGI and Django, or serve the app with the ASGI middleware",
+    ),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
-from .errors import AuthError, JWKSUnavailable, TokenContext
+from .errors import AuthError, TokenContext
 from .principal import Principal
 
 __all__ = ["RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
@@ -41,7 +41,7 @@ class RequestInfo(NamedTuple):
 
 
 def log_rejection(error: AuthError, request: RequestInfo) -> None:
-    """Log a refused request: INFO for a client's error, ERROR when the keys are unavailable."""
+    """Log a refused request: INFO for a client's error, ERROR for a server fault (a 503)."""
     context = error.context
     extra: dict[str, Any] = {
         "jwtguard_code": error.code,
@@ -58,7 +58,7 @@ def log_rejection(error: AuthError, request: RequestInfo) -> None:
         "jwtguard_token_fingerprint": context.fingerprint,
         "jwtguard_claims_verified": context.verified,
     }
-    level = logging.ERROR if isinstance(error, JWKSUnavailable) else logging.INFO
+    level = logging.ERROR if error.status_code >= 500 else logging.INFO  # a server fault, not the client's
     if logger.isEnabledFor(level):
         logger.log(
             level,

@@ -17,7 +17,8 @@
         ├── ClaimInvalid            401  a claim has the wrong type or fails a configured check
         ├── TokenRevoked            401  the token or its subject was revoked
         ├── InsufficientScope       403  valid token, scopes lacking
-        └── JWKSUnavailable         503  no usable keys and the key endpoint failed (a server fault)
+        ├── JWKSUnavailable         503  no usable keys and the key endpoint failed (a server fault)
+        └── RevocationUnavailable   503  the revocation hook cannot run here (a server fault)
 
 Every `AuthError` subclass fixes `code`, `status_code`, `error` (the RFC 6750 error attribute or None),
 `title` and `description`. The description is a fixed sentence that is safe to send to anyone: it never
@@ -43,6 +44,7 @@ __all__ = [
     "JWKSUnavailable",
     "JWTGuardError",
     "KeyNotFound",
+    "RevocationUnavailable",
     "SignatureInvalid",
     "TokenContext",
     "TokenExpired",
@@ -243,3 +245,18 @@ class JWKSUnavailable(AuthError):
     ) -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(reason, context=context)
+
+
+class RevocationUnavailable(AuthError):
+    """Raised when the revocation hook cannot be run here: a server fault, not the client's.
+
+    Today one case: under WSGI or Django (no event loop) a `revocation_hook` returned an awaitable. Such
+    a hook is refused at start-up when it is an `async def`; a plain function that returns a coroutine
+    only shows itself at the first request.
+    """
+
+    code = "revocation_unavailable"
+    status_code = 503
+    error = None
+    title = "Revocation check unavailable"
+    description = "The API cannot check tokens for revocation right now because of a server configuration fault."

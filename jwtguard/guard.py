@@ -37,6 +37,7 @@ from .errors import (
     InsufficientScope,
     IssuerInvalid,
     JWKSUnavailable,
+    RevocationUnavailable,
     SignatureInvalid,
     TokenContext,
     TokenExpired,
@@ -254,8 +255,14 @@ class Guard:
             if self._revocation_hook is not None:
                 result = self._call_revocation_hook(principal)
                 if inspect.isawaitable(result):
+                    # Nothing can await it here (WSGI, Django, `authenticate`): a server fault, never a 500.
                     _close(result)
-                    raise ConfigurationError("an async revocation_hook needs the ASGI middleware (aauthenticate)")
+                    logger.error(
+                        "jwtguard: revocation_hook returned an awaitable, which cannot be awaited without an event "
+                        "loop (WSGI, Django, Guard.authenticate); refusing the token. Make the hook a plain function "
+                        "or use the ASGI middleware."
+                    )
+                    raise RevocationUnavailable("revocation_hook returned an awaitable where none can be awaited")
                 self._check_revoked(result)
             if not cached:
                 self._check_scopes(principal)

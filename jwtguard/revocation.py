@@ -41,9 +41,7 @@ class JtiDenylist:
     issuer whose clock runs ahead stamps a token minted just before the revocation with a later `iat`.
     """
 
-    def __init__(
-        self, maxsize: int = 100_000, clock: Callable[[], float] = time.time, *, leeway: float = 60.0
-    ) -> None:
+    def __init__(self, maxsize: int = 100_000, clock: Callable[[], float] = time.time, *, leeway: float = 60.0) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not 0 <= leeway <= _MAX_LEEWAY:
             raise ConfigurationError(f"JtiDenylist leeway must be between 0 and {_MAX_LEEWAY:g} seconds")
         self._clock = clock

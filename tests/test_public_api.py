@@ -28,7 +28,7 @@ def _is_module(name: str) -> bool:
 def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     classes = [obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, errors.AuthError)]
     leaves = [cls for cls in classes if cls is not errors.AuthError]
-    assert len(leaves) == 15
+    assert len(leaves) == 16
     for cls in leaves:
         assert cls.__name__ in jwtguard.__all__
     codes = [cls.code for cls in leaves]
@@ -37,8 +37,13 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
         "invalid_request": 400,
         "insufficient_scope": 403,
         "jwks_unavailable": 503,
+        "revocation_unavailable": 503,
     }
-    assert {cls.code for cls in leaves if cls.error is None} == {"token_missing", "jwks_unavailable"}
+    assert {cls.code for cls in leaves if cls.error is None} == {
+        "token_missing",
+        "jwks_unavailable",
+        "revocation_unavailable",
+    }
     assert issubclass(errors.ConfigurationError, errors.JWTGuardError)
     assert not issubclass(errors.ConfigurationError, errors.AuthError)
 

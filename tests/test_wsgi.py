@@ -217,3 +217,46 @@ def test_django_configuration_errors_are_improperly_configured(value: Any, messa
 
     with override_settings(JWTGUARD=value), pytest.raises(ImproperlyConfigured, match=message):
         JWTGuardMiddleware(lambda request: HttpResponse())
+
+
+# -- a revocation hook that returns an awaitable where nothing can await it --------------------------
+
+
+async def _not_revoked(principal: Principal) -> bool:
+    return False
+
+
+def _returns_a_coroutine(principal: Principal) -> Any:
+    return _not_revoked(principal)  # a plain function: start-up cannot tell it is async
+
+
+def test_a_hook_returning_an_awaitable_answers_503_under_a_real_wsgi_server(
+    issuer: DevIssuer, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    settings = issuer.settings(revocation_hook=_returns_a_coroutine)
+    flask_app = flask.Flask("revocation-hook")
+    jwtguard.flask.JWTGuard(flask_app, settings=settings)
+    flask_app.get("/")(lambda: "ok")
+    for app in (JWTGuardWSGIMiddleware(whoami, settings=settings), flask_app):
+        with threaded_wsgi_server(app) as url:
+            response = httpx.get(url + "/", headers={"Authorization": f"Bearer {issuer.token()}"})
+        assert response.status_code == 503
+        assert response.json()["code"] == "revocation_unavailable"
+        assert "www-authenticate" not in response.headers
+    errors = [r for r in jwtguard_logs.records if r.levelname == "ERROR"]
+    assert any("revocation_hook returned an awaitable" in r.getMessage() for r in errors)
+    assert [r.jwtguard_code for r in errors if hasattr(r, "jwtguard_code")] == ["revocation_unavailable"] * 2
+
+
+def test_a_hook_returning_an_awaitable_answers_503_under_django(issuer: DevIssuer) -> None:
+    from .stacks import django_stack
+
+    get = django_stack(issuer.settings(revocation_hook=_returns_a_coroutine))
+    answer = get("/me", [f"Bearer {issuer.token()}"])
+    assert answer.status == 503
+    assert answer.body["code"] == "revocation_unavailable"
+
+
+def test_an_async_def_hook_is_refused_at_start_up(issuer: DevIssuer) -> None:
+    with pytest.raises(ConfigurationError, match="revocation_hook is async"):
+        JWTGuardWSGIMiddleware(whoami, settings=issuer.settings(revocation_hook=_not_revoked))
