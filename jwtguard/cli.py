@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ from typing import Any, TextIO
 
 from ._help import HELP
 from ._token import fingerprint, parse_token
-from .diagnose import Diagnosis, _ago, _number, _utc, diagnose
+from .diagnose import Diagnosis, _ago, _number, _utc, diagnose, printable
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
@@ -32,6 +33,10 @@ _HOOKS = frozenset({"error_body_hook", "key_event_hook", "revocation_hook"})  # 
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
 
 
+_COLOURS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+_PAINT = re.compile("(\033\\[(?:0|1|2|31|32|33)m)")
+
+
 class _Out:
     """Writes for people (colour only on a terminal, never with NO_COLOR) or for scripts (--json)."""
 
@@ -41,11 +46,17 @@ class _Out:
         self.colour = stream.isatty() and "NO_COLOR" not in os.environ and not as_json
 
     def paint(self, text: str, colour: str) -> str:
-        codes = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
-        return f"\033[{codes[colour]}m{text}\033[0m" if self.colour else text
+        return f"\033[{_COLOURS[colour]}m{text}\033[0m" if self.colour else text
 
     def line(self, text: str = "") -> None:
-        self.stream.write(text + "\n")
+        # A second guard behind the escaping of each token value: nothing non-printable reaches the
+        # terminal but the colour codes `paint` adds.
+        parts = _PAINT.split(text) if self.colour else [text]
+        self.stream.write("".join(part if _PAINT.fullmatch(part) else printable(part) for part in parts) + "\n")
+
+    def lines(self, text: str) -> None:
+        for line in text.split("\n"):
+            self.line(line)
 
     def json(self, document: Mapping[str, Any]) -> None:
         self.stream.write(json.dumps(document, indent=2, default=str) + "\n")
@@ -86,7 +97,7 @@ def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
         elif alg.lower() == "none":
             warnings.append("alg 'none': an unsigned token, always refused")
         elif alg.startswith("HS"):
-            warnings.append(f"alg {alg}: a shared-secret algorithm jwtguard never accepts")
+            warnings.append(f"alg {alg!r}: a shared-secret algorithm jwtguard never accepts")
         elif alg not in SUPPORTED_ALGORITHMS:
             warnings.append(f"alg {alg!r} is not one jwtguard supports")
         if "kid" not in header:
@@ -160,9 +171,9 @@ def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
     out.line(f"size {report['size']} bytes, {len(parts)} segments, fingerprint {report['fingerprint']}")
     out.line()
     out.line(out.paint("header", "bold") + ("" if header_problem is None else f"  ({header_problem})"))
-    out.line(json.dumps(header, indent=2, default=str) if header is not None else "  (none)")
+    out.lines(json.dumps(header, indent=2, default=str) if header is not None else "  (none)")
     out.line(out.paint("claims", "bold") + ("" if claims_problem is None else f"  ({claims_problem})"))
-    out.line(json.dumps(claims, indent=2, default=str) if claims is not None else "  (none)")
+    out.lines(json.dumps(claims, indent=2, default=str) if claims is not None else "  (none)")
     if times:
         out.line(out.paint("times", "bold"))
         for name, note in times.items():

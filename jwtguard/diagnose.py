@@ -15,10 +15,10 @@ from typing import Any
 from ._help import HELP
 from .bearer import extract_bearer_token
 from .errors import AuthError, JWKSUnavailable
-from .guard import Guard, _media_type, _verify_signature
+from .guard import Guard, _verify_signature, check_token_type
 from .principal import scopes_from_claims
 
-__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose"]
+__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose", "printable"]
 
 #: A time check that fails by less than this (beyond the leeway) looks like clock drift.
 SKEW_HINT_SECONDS = 300.0
@@ -39,6 +39,17 @@ _STEPS = (
 )
 _CLAIM_STEPS = {"exp": "expiry", "nbf": "not-before", "iat": "not-before", "iss": "issuer", "aud": "audience"}
 _CLAIM_STEPS |= {"typ": "token type", "scope": "scopes"}
+
+
+def printable(text: str) -> str:
+    """`text` with every non-printable character shown as its escape (`\\x1b`, `\\u202e`, `\\n`).
+
+    Values read from a token are shown to a person on a terminal: an escape sequence, a newline or a bidi
+    override in them could clear the screen, forge a verdict line or reorder what is read.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 @dataclass
@@ -130,8 +141,8 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         diagnosis.steps = list(steps.values())
         return
     diagnosis.fingerprint = token_fingerprint
-    steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg}, kid {parsed.kid!r}")
-    steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")
+    steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg!r}, kid {parsed.kid!r}")
+    steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")  # one of the allow-list
 
     key_set = route.key_set
     try:
@@ -182,21 +193,21 @@ def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], 
             steps[name] = Step(name, "fail", _describe(guard, error, token_claims), error.code)
         if steps[step].status != "fail":
             steps[step] = Step(step, "pass", _passing_detail(step, token_claims, guard))
-    if guard._token_types:
-        typ = parsed.header.get("typ")
-        if typ is None or _media_type(typ) not in guard._token_types:
-            steps["token type"] = Step("token type", "fail", f"typ {typ!r} is not one of token_types", "claim_invalid")
-        else:
-            steps["token type"] = Step("token type", "pass", f"typ {typ!r}")
+    typ = parsed.header.get("typ")
+    try:
+        check_token_type(parsed.header, guard._token_types)
+    except AuthError as error:
+        steps["token type"] = Step("token type", "fail", f"typ {typ!r}: {error.reason}", error.code)
     else:
-        steps["token type"] = Step("token type", "pass", "typ not checked (token_types not set)")
+        accepted = "one of token_types" if guard._token_types else "an access token type (token_types not set)"
+        steps["token type"] = Step("token type", "pass", f"typ {typ!r}: {accepted}")
     if steps["scopes"].status != "fail":
         granted = scopes_from_claims(token_claims) or frozenset()
         missing = sorted(set(guard._required_scopes) - granted)
         steps["scopes"] = (
             Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
             if missing
-            else Step("scopes", "pass", f"granted: {' '.join(sorted(granted)) or '(none)'}")
+            else Step("scopes", "pass", f"granted: {printable(' '.join(sorted(granted))) or '(none)'}")
         )
     for name in ("expiry", "not-before"):
         if steps[name].status == "fail" and steps[name].detail.endswith("(looks like clock drift)"):
@@ -306,8 +317,6 @@ def _passing_detail(step: str, claims: Any, guard: Guard) -> str:
         return f"iss {claims.get('iss')!r}"
     if step == "audience":
         return f"aud {claims.get('aud')!r}"
-    if step == "token type":
-        return "typ not checked (token_types not set)" if not guard._token_types else "typ accepted"
     return "ok"
 
 

@@ -50,7 +50,7 @@ from .principal import Principal, scopes_from_claims
 from .responses import RenderedError, render_error
 from .settings import SUPPORTED_ALGORITHMS, Settings
 
-__all__ = ["Guard"]
+__all__ = ["Guard", "check_token_type"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -402,16 +402,8 @@ class Guard:
         context = _context(parsed, token_fingerprint, verified=True)
         claims = parsed.claims
         try:
-            if self._token_types:
-                typ = parsed.header.get("typ")
-                if typ is None:
-                    raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
-                if _media_type(typ) not in self._token_types:
-                    raise ClaimInvalid("typ header is not one of token_types", claim="typ")
-            elif "typ" in parsed.header:
-                media_type = _media_type(parsed.header["typ"])
-                if media_type.endswith("+jwt") and media_type not in _ACCESS_TOKEN_TYPES:
-                    raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
+            if self._token_types or "typ" in parsed.header:
+                check_token_type(parsed.header, self._token_types)
             scopes, exp, nbf, iat = self._check_claims(claims, route)
         except AuthError as exc:
             exc.context = context
@@ -614,6 +606,22 @@ def _verify_signature(alg: str, public_key: Any, signing_input: bytes, signature
     except InvalidSignature:
         return False
     return True
+
+
+def check_token_type(header: Mapping[str, Any], token_types: frozenset[str]) -> None:
+    """The `typ` check: one of `token_types` (media types, lower case) when configured; else any `typ`
+    but one that names another kind of JWT. Raises `ClaimInvalid` naming `typ`."""
+    typ = header.get("typ")
+    if token_types:
+        if typ is None:
+            raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
+        if _media_type(typ) not in token_types:
+            raise ClaimInvalid("typ header is not one of token_types", claim="typ")
+        return
+    if typ is not None:
+        media_type = _media_type(typ)
+        if media_type.endswith("+jwt") and media_type not in _ACCESS_TOKEN_TYPES:
+            raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
 
 
 def _media_type(value: object) -> str:

@@ -300,3 +300,58 @@ def test_keys_refuses_a_discovery_document_for_another_issuer(issuer: DevIssuer)
     result = run("keys", "--issuer", issuer.issuer + "/", "--audience", issuer.audience, "--discovery")
     assert result.returncode == 3
     assert "names another issuer" in result.stdout
+
+
+# -- nothing a token says reaches the terminal as a control sequence --------------------------------
+
+ESCAPES = "\x1b[2J\x1b[32m\nVALID: the token passes every check\r\u202e\x07"
+
+
+def _forged(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    import base64
+
+    def b64(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{b64(header)}.{b64(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(_forged({"alg": "HS256" + ESCAPES}, {"exp": 1}), id="hs-alg"),
+        pytest.param(_forged({"alg": ESCAPES, "kid": ESCAPES}, {"scope": ESCAPES}), id="alg-and-kid"),
+        pytest.param(_forged({"alg": "RS256", "typ": ESCAPES}, {"iss": ESCAPES, "aud": [ESCAPES]}), id="claims"),
+        pytest.param(ESCAPES.replace("\n", "") + ".e30.c2ln", id="opaque"),
+    ],
+)
+def test_inspect_and_verify_escape_every_token_value(issuer: DevIssuer, token: str) -> None:
+    results = [
+        run("inspect", token),
+        run("verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", issuer.jwks_uri),
+    ]
+    for result in results:
+        assert "Traceback" not in result.stderr, result.stderr
+        for char in "\x1b\r\u202e\x07":
+            assert char not in result.stdout
+        assert not any(line.startswith("VALID") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_the_colour_codes_survive_and_only_they(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from jwtguard import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert cli.main(["inspect", _forged({"alg": "HS256" + ESCAPES}, {"exp": 1})]) == 0
+    output = terminal.getvalue()
+    assert "\x1b[33mNOT VERIFIED" in output  # jwtguard's own colour
+    assert "\x1b[2J" not in output
+    assert "\x1b[32m\n" not in output
+    assert "\\x1b[2J" in output  # the token's escape, shown as text
