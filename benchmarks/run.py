@@ -4,7 +4,8 @@ Every section interleaves its contenders round by round and reports the best rou
 against the baseline the section names, so that a noisy shared machine moves all of them alike.
 
 1. per-token cost: the raw `cryptography` verify (the floor), PyJWT `jwt.decode` with a prebuilt key,
-   PyJWKClient + `decode`, jwtguard's core with the token cache off (cold) and on (hits);
+   PyJWKClient + `decode`, jwtguard's core with the token cache off (cold) and on (hits); then forged
+   tokens of every costly shape up to `max_token_bytes`, against an ordinary forged token;
 2. in-process ASGI and WSGI cost per request, calling the app directly;
 3. a real server: uvicorn on 127.0.0.1 under a load generator (wrk if installed, else a Python client);
 4. memory: peak RSS with 100k distinct tokens through the token cache at its default size;
@@ -33,7 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from jwtguard import Guard, Settings
+from jwtguard import AuthError, Guard, Settings
 from jwtguard.testing import DevIssuer, SigningKey, generate_key
 
 from .apps import VARIANTS, build, build_wsgi
@@ -143,6 +144,96 @@ def per_token(issuer: DevIssuer, keys: dict[str, SigningKey], rounds: int) -> tu
 
 def _fields(settings: Settings) -> dict[str, Any]:
     return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
+
+
+# -- forged tokens ---------------------------------------------------------------------------------
+
+
+def _segment(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+
+def _forged(header: bytes, payload: bytes, signature: str) -> str:
+    return f"{_segment(header)}.{_segment(payload)}.{signature}"
+
+
+def _fill(prefix: bytes, item: bytes, budget: int) -> bytes:
+    """A JSON object that starts with `prefix` members and fills the payload up to `budget` bytes with `item`s."""
+    count = max(0, (budget - len(prefix) - 2) // (len(item) + 9))
+    members = b",".join(b'"m%d":%s' % (n, item) for n in range(count))
+    return b"{" + prefix + (b"," + members if members else b"") + b"}"
+
+
+def forged_tokens(issuer: DevIssuer, keys: dict[str, SigningKey], rounds: int) -> tuple[Lines, float]:
+    """What a forged token costs, by shape, against an ordinary forged token (RS256, signature refused)."""
+    key = keys["RS256"]
+    settings = issuer.settings(algorithms=["RS256"], jwks={"keys": [key.public_jwk()]})
+    single = Guard(settings)
+    several = Guard(
+        Settings(
+            audience=AUDIENCE,
+            algorithms=["RS256"],
+            issuers=[
+                {"issuer": issuer.issuer, "jwks": {"keys": [key.public_jwk()]}},
+                {"issuer": "https://other.bench.test/", "jwks": {"keys": [keys["ES256"].public_jwk()]}},
+            ],
+        )
+    )
+    ordinary = issuer.token(key=key, scopes=["read"])
+    signature = issuer.token(key=key, scopes=["other"]).rsplit(".", 1)[1]  # a real signature, of another input
+    header = b'{"alg":"RS256","kid":"%s","typ":"JWT"}' % key.kid.encode()
+    iss = b'"iss":"%s"' % issuer.issuer.encode()
+    # A compact JWS carries 4 characters per 3 bytes: the largest payload that fits max_token_bytes.
+    budget = (settings.max_token_bytes - len(_segment(header)) - len(signature) - 2) * 3 // 4 - 16
+    shapes = {
+        "ordinary forged token": ordinary.rsplit(".", 1)[0] + "." + signature,
+        "payload of small objects": _forged(header, _fill(iss, b"{}", budget), signature),
+        "payload of nested arrays": _forged(header, b'{"a":' + b"[" * 900 + b"]" * 900 + b"}", signature),
+        "payload of one long string": _forged(header, _fill(iss, b'"' + b"x" * 2000 + b'"', budget), signature),
+        "payload of escaped strings": _forged(header, _fill(iss, b'"' + b"\\u00e9" * 40 + b'"', budget), signature),
+        "payload of many iss members": _forged(header, _fill(iss, b'{"iss":"x"}', budget), signature),
+        "header of many objects": _forged(
+            header[:-1] + b',"x":[' + b",".join([b"{}"] * 300) + b"]}", b'{"sub":"x"}', signature
+        ),
+        "header of long strings": _forged(
+            header[:-1] + b',"x":"' + b"y" * (budget // 2) + b'"}', b'{"sub":"x"}', signature
+        ),
+    }
+    # With two issuers an unknown kid makes the guard read `iss` from the unverified payload to choose
+    # whose keys to refresh: the same shapes, under a kid no issuer publishes (the refusal is remembered).
+    unknown = b'{"alg":"RS256","kid":"not-published","typ":"JWT"}'
+    shapes["unknown kid, payload of small objects"] = _forged(unknown, _fill(b"", b"{}", budget) + b"", signature)
+    shapes["unknown kid, iss at the end"] = _forged(
+        unknown, _fill(b"", b'"' + b"x" * 400 + b'"', budget)[:-1] + b"," + iss + b"}", signature
+    )
+    contenders: dict[str, Callable[[], Any]] = {}
+    codes: dict[str, str] = {}
+    for label, token in shapes.items():
+        for guard_name, guard in (("one issuer", single), ("two issuers", several)):
+            authorization = f"Bearer {token}"
+
+            def attempt(guard: Guard = guard, authorization: str = authorization) -> str:
+                try:
+                    guard.authenticate(authorization)
+                except AuthError as exc:
+                    return exc.code
+                return "ok"
+
+            name = f"{label}, {guard_name}"
+            codes[name] = attempt()
+            contenders[name] = attempt
+    times = interleaved(contenders, number=500, rounds=rounds)
+    baseline = times["ordinary forged token, one issuer"]
+    lines = [
+        "| forged token (at most `max_token_bytes`) | size | refused as | cost | × ordinary forged token |",
+        "|---|---|---|---|---|",
+    ]
+    for name, spent in times.items():
+        size = len(shapes[name.rsplit(", ", 1)[0]])
+        lines.append(f"| {name} | {size:,} B | `{codes[name]}` | {spent:.1f} µs | {spent / baseline:.2f}× |")
+    worst = max(times.values()) / baseline
+    lines += ["", f"The costliest forged token costs {worst:.2f}× an ordinary forged token (target: at most 3×)."]
+    return lines, worst
 
 
 # -- 2. in-process ASGI and WSGI ------------------------------------------------------------------
@@ -358,7 +449,7 @@ def under_uvicorn(issuer: DevIssuer, token: str, seconds: int, rounds: int) -> t
 
 MEMORY_PROBE = r"""
 import resource, sys, time
-from jwtguard import Guard, Settings
+from jwtguard import AuthError, Guard, Settings
 from jwtguard.testing import generate_key
 key = generate_key("EdDSA")
 settings = Settings(issuer="https://i.test/", audience="api", algorithms=["EdDSA"], jwks={"keys": [key.public_jwk()]})
@@ -411,6 +502,8 @@ def main() -> int:
         hits_before = issuer.server.jwks_hits
         section, facts = per_token(issuer, keys, args.rounds)
         report += ["## Per token", "", *section, ""]
+        section, _ = forged_tokens(issuer, keys, args.rounds)
+        report += ["## Forged tokens", "", *section, ""]
         section, _ = asgi_per_request(issuer, token, args.rounds)
         report += ["## ASGI, in-process, RS256", "", *section, ""]
         section, _ = wsgi_per_request(issuer, token, args.rounds, facts["RS256"]["floor"])

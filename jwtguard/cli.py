@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._help import HELP
-from ._token import fingerprint, parse_token
+from ._token import fingerprint, parse_claims, parse_token
 from .diagnose import Diagnosis, _ago, _number, _utc, diagnose, printable
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
@@ -146,7 +146,7 @@ def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
     claims, claims_problem = _lenient_segment(parts[1]) if len(parts) > 1 and parts[1] else (None, "missing")
     problems = []
     try:
-        parse_token(token)
+        parse_claims(parse_token(token))
     except AuthError as exc:
         problems.append(exc.reason)
     warnings = problems + _face_warnings(header, claims, now)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._help import HELP
-from .bearer import extract_bearer_token
-from .errors import AuthError, JWKSUnavailable
+from ._token import parse_claims
+from .errors import AuthError, JWKSUnavailable, fingerprint
 from .guard import Guard, _verify_signature, check_token_type
 from .principal import scopes_from_claims
 
@@ -130,8 +130,7 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
 
 def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
     try:
-        raw = extract_bearer_token(authorization, max_bytes=guard.settings.max_token_bytes)
-        parsed, token_fingerprint, route = guard._parse(raw)
+        token, parsed, route = guard._begin(authorization, None)
     except AuthError as exc:
         diagnosis.fingerprint = exc.context.fingerprint
         step = "format" if exc.code in ("token_malformed", "invalid_request", "token_missing") else _step_of(exc)
@@ -140,7 +139,7 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
             steps["format"] = Step("format", "pass", "a compact JWS")
         diagnosis.steps = list(steps.values())
         return
-    diagnosis.fingerprint = token_fingerprint
+    diagnosis.fingerprint = fingerprint(token)
     steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg!r}, kid {parsed.kid!r}")
     steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")  # one of the allow-list
 
@@ -162,7 +161,13 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         steps["key lookup"] = Step("key lookup", "fail", exc.reason + source, exc.code)
         steps["signature"] = Step("signature", "skip", "no key to check it with")
 
-    _claim_steps(guard, parsed, route, steps, diagnosis)
+    try:
+        token_claims = parse_claims(parsed)  # shown to a person even when the signature failed
+    except AuthError as exc:
+        steps["format"] = Step("format", "fail", exc.reason, exc.code)
+        diagnosis.steps = list(steps.values())
+        return
+    _claim_steps(guard, parsed.header, token_claims, route, steps, diagnosis)
     diagnosis.steps = list(steps.values())
     offset = key_set.server_clock_offset
     if offset is not None and abs(offset) >= 5:
@@ -180,10 +185,16 @@ _STEP_CLAIMS = {
 }
 
 
-def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
+def _claim_steps(
+    guard: Guard,
+    header: dict[str, Any],
+    token_claims: dict[str, Any],
+    route: Any,
+    steps: dict[str, Step],
+    diagnosis: Diagnosis,
+) -> None:
     """Each claim step on its own: the token's claims for that step, passing values for all the others,
     through the guard's own claim checks. So every failing check shows, and no step passes unchecked."""
-    token_claims = parsed.claims
     required = tuple(guard._required_claims) + tuple(guard._claim_values) + ("sub", "jti", "scope", "scp")
     groups = {**_STEP_CLAIMS, "required claims": required}
     for step, names in groups.items():
@@ -193,9 +204,9 @@ def _claim_steps(guard: Guard, parsed: Any, route: Any, steps: dict[str, Step], 
             steps[name] = Step(name, "fail", _describe(guard, error, token_claims), error.code)
         if steps[step].status != "fail":
             steps[step] = Step(step, "pass", _passing_detail(step, token_claims, guard))
-    typ = parsed.header.get("typ")
+    typ = header.get("typ")
     try:
-        check_token_type(parsed.header, guard._token_types)
+        check_token_type(header, guard._token_types)
     except AuthError as error:
         steps["token type"] = Step("token type", "fail", f"typ {typ!r}: {error.reason}", error.code)
     else:

@@ -28,8 +28,9 @@ operator's log, and `context` holds what was read from the token for that log re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -52,6 +53,7 @@ __all__ = [
     "TokenMissing",
     "TokenNotYetValid",
     "TokenRevoked",
+    "fingerprint",
 ]
 
 
@@ -63,20 +65,66 @@ class ConfigurationError(JWTGuardError):
     """Raised when settings are invalid: at construction time, with a message that says what to fix."""
 
 
-class TokenContext(NamedTuple):
-    """What the log record may say about the token that was refused.
+def fingerprint(token: str) -> str:
+    """A short, non-reversible name for a token in logs: 12 hex digits of its SHA-256."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()[:12]
+
+
+class TokenContext:
+    """What the log record may say about a token: its fingerprint, and what was read from it.
 
     Values read from a token before its signature was verified are attacker-controlled: `verified` says
-    whether they were, and the log sanitizes all of them either way.
+    whether they were, and the log sanitizes all of them either way. Given the `token` instead of a
+    `fingerprint`, the context hashes it only when the fingerprint is first read (most refused tokens are
+    never logged: a hash of every one would cost more than parsing it) and then forgets the token.
     """
 
-    fingerprint: str | None = None
-    kid: str | None = None
-    alg: str | None = None
-    iss: str | None = None
-    sub: str | None = None
-    jti: str | None = None
-    verified: bool = False
+    __slots__ = ("_fingerprint", "_token", "alg", "iss", "jti", "kid", "sub", "verified")
+
+    def __init__(
+        self,
+        fingerprint: str | None = None,
+        kid: str | None = None,
+        alg: str | None = None,
+        iss: str | None = None,
+        sub: str | None = None,
+        jti: str | None = None,
+        verified: bool = False,
+        *,
+        token: str | None = None,
+    ) -> None:
+        self._fingerprint = fingerprint
+        self._token = token if fingerprint is None else None
+        self.kid = kid
+        self.alg = alg
+        self.iss = iss
+        self.sub = sub
+        self.jti = jti
+        self.verified = verified
+
+    @property
+    def fingerprint(self) -> str | None:
+        """12 hex digits of the token's SHA-256, or None when there was no token."""
+        if self._fingerprint is None and self._token is not None:
+            self._fingerprint, self._token = fingerprint(self._token), None
+        return self._fingerprint
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TokenContext):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.fingerprint, self.kid, self.alg, self.iss, self.sub, self.jti, self.verified)
+
+    def __repr__(self) -> str:  # never the token
+        return (
+            f"TokenContext(fingerprint={self.fingerprint!r}, kid={self.kid!r}, alg={self.alg!r}, "
+            f"iss={self.iss!r}, sub={self.sub!r}, jti={self.jti!r}, verified={self.verified!r})"
+        )
 
 
 class AuthError(JWTGuardError):

@@ -12,20 +12,19 @@ import asyncio
 import inspect
 import logging
 import math
-import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import cachetools
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ._logging import RequestInfo, log_acceptance, log_rejection
-from ._token import ParsedToken, fingerprint, parse_token
+from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
+from ._token_cache import TokenCache
 from .bearer import extract_bearer_token
 from .errors import (
     AlgorithmNotAllowed,
@@ -58,6 +57,7 @@ _ALGORITHMS: Mapping[str, Algorithm] = {
     name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
 }
 _DOT_SEGMENT = ("/./", "/../", "//")
+_COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
 _LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
 # RFC 8725 §3.11: a JWT of another kind (a DPoP proof, a security event, a logout token) must never pass
 # as an access token. With `token_types` unset these `typ` values are the ones accepted as access tokens;
@@ -142,10 +142,9 @@ class Guard:
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
         # the time checks, revocation or scopes, and only while the key that verified it is still trusted.
-        self._token_cache: cachetools.LRUCache[str, _Verified] | None = (
-            cachetools.LRUCache(maxsize=settings.token_cache_size) if settings.token_cache_size else None
+        self._token_cache: TokenCache[_Verified] | None = (
+            TokenCache(settings.token_cache_size, settings.token_cache_max_bytes) if settings.token_cache_size else None
         )
-        self._cache_lock = threading.Lock()
         exact, prefixes = set(), []
         for path in settings.exclude_paths:
             if path.endswith("/*"):
@@ -179,56 +178,54 @@ class Guard:
         return (await self._authenticate_async(authorization))[0]
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        header, entry = self._cache_entry(authorization)
-        if entry is not None:
+        candidate, entry = self._cache_entry(authorization)
+        if entry is not None and candidate is not None:
             try:
                 key = entry.route.key_set.get_key(entry.kid, entry.alg)
             except AuthError as exc:
-                self._cache_drop(header)
+                self._cache_drop(candidate)
                 exc.context = entry.context
                 raise
-            if self._still_valid(header, entry, key):
+            if self._still_valid(candidate, entry, key):
                 self._finish_sync(entry.principal, entry.context, cached=True)
                 return entry.principal, entry.context
-        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
-        parsed, token_fingerprint, route = self._parse(token)
+        token, parsed, route = self._begin(authorization, candidate)
         try:
             key = route.key_set.get_key(parsed.kid, parsed.alg)
         except AuthError as exc:
-            exc.context = _context(parsed, token_fingerprint, verified=False)
+            exc.context = _context(parsed, token)
             raise
-        verified = self._verify(parsed, token_fingerprint, key, route)
+        verified = self._verify(parsed, token, key, route)
         self._finish_sync(verified.principal, verified.context)
-        self._cache_put(header, token, verified)
+        self._cache_put(token, verified)
         return verified.principal, verified.context
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        header, entry = self._cache_entry(authorization)
-        if entry is not None:
+        candidate, entry = self._cache_entry(authorization)
+        if entry is not None and candidate is not None:
             try:
                 key_set = entry.route.key_set
                 key = key_set.cached_key(entry.kid, entry.alg) or await key_set.aget_key(entry.kid, entry.alg)
             except AuthError as exc:
-                self._cache_drop(header)
+                self._cache_drop(candidate)
                 exc.context = entry.context
                 raise
-            if self._still_valid(header, entry, key):
+            if self._still_valid(candidate, entry, key):
                 await self._finish_async(entry.principal, entry.context, cached=True)
                 return entry.principal, entry.context
-        token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
-        parsed, token_fingerprint, route = self._parse(token)
+        token, parsed, route = self._begin(authorization, candidate)
         try:
             key_set = route.key_set
             key = key_set.cached_key(parsed.kid, parsed.alg) or await key_set.aget_key(parsed.kid, parsed.alg)
         except AuthError as exc:
-            exc.context = _context(parsed, token_fingerprint, verified=False)
+            exc.context = _context(parsed, token)
             raise
-        verified = self._verify(parsed, token_fingerprint, key, route)
+        verified = self._verify(parsed, token, key, route)
         if self._revocation_hook is None:  # nothing to await: spare the coroutine
             self._finish_sync(verified.principal, verified.context)
         else:
             await self._finish_async(verified.principal, verified.context)
-        self._cache_put(header, token, verified)
+        self._cache_put(token, verified)
         return verified.principal, verified.context
 
     def _fast_hit(self, authorization: str | Sequence[str] | None) -> _Verified | None:
@@ -238,14 +235,14 @@ class Guard:
         """
         if self._revocation_hook is not None:
             return None
-        header, entry = self._cache_entry(authorization)
-        if entry is None:
+        candidate, entry = self._cache_entry(authorization)
+        if entry is None or candidate is None:
             return None
         try:
             key = entry.route.key_set.cached_key(entry.kid, entry.alg)
         except AuthError:
             return None  # the kid's key changed type: the full path says how
-        if key is None or not self._still_valid(header, entry, key):
+        if key is None or not self._still_valid(candidate, entry, key):
             return None
         return entry  # scopes passed when it was cached, and settings do not change
 
@@ -286,39 +283,37 @@ class Guard:
     # -- the verified-token cache -----------------------------------------------------------------
 
     def _cache_entry(self, authorization: str | Sequence[str] | None) -> tuple[str | None, _Verified | None]:
-        """The cache key (the exact header value, when there is exactly one) and its entry, if any."""
-        if type(authorization) is str:
-            header = authorization
-        elif isinstance(authorization, list | tuple) and len(authorization) == 1:
-            header = authorization[0]
-        else:
+        """The token of a header spelled the common way ("Bearer <token>", once), and its cache entry.
+
+        The token is not checked here: only verified tokens are in the cache, so a hit is one, and a miss
+        goes through `_begin`, which checks it.
+        """
+        if type(authorization) is list and len(authorization) == 1:
+            authorization = authorization[0]
+        if type(authorization) is not str or authorization[:7] not in _COMMON_PREFIXES:
             return None, None
+        candidate = authorization[7:]
         if self._token_cache is None:
-            return header, None
-        with self._cache_lock:  # cachetools caches are not thread-safe
-            return header, self._token_cache.get(header)
+            return candidate, None
+        return candidate, self._token_cache.get(candidate)
 
-    def _cache_put(self, header: str | None, token: str, verified: _Verified) -> None:
-        # Only the plain "Bearer <token>" spelling is cached: padding a valid token with whitespace must not
-        # mint new, arbitrarily large cache keys (the cache is bounded by entries, so keys must be small).
-        if self._token_cache is not None and header is not None and len(header) == len(token) + 7:
-            with self._cache_lock:
-                self._token_cache[header] = verified
+    def _cache_put(self, token: str, verified: _Verified) -> None:
+        if self._token_cache is not None:
+            self._token_cache.put(token, verified)
 
-    def _cache_drop(self, header: str | None) -> None:
-        if self._token_cache is not None and header is not None:
-            with self._cache_lock:
-                self._token_cache.pop(header, None)
+    def _cache_drop(self, token: str) -> None:
+        if self._token_cache is not None:
+            self._token_cache.drop(token)
 
-    def _still_valid(self, header: str | None, entry: _Verified, key: VerificationKey) -> bool:
+    def _still_valid(self, token: str, entry: _Verified, key: VerificationKey) -> bool:
         """True if the key that verified `entry` is still the key for its kid; raises when it expired."""
         if key is not entry.key:
-            self._cache_drop(header)
+            self._cache_drop(token)
             return False
-        self._recheck(header, entry)
+        self._recheck(token, entry)
         return True
 
-    def _recheck(self, header: str | None, hit: _Verified) -> None:
+    def _recheck(self, token: str, hit: _Verified) -> None:
         """The time checks, on every hit: a cached token is refused the moment it expires."""
         now = self._clock()
         leeway = self._leeway
@@ -330,7 +325,7 @@ class Guard:
         elif hit.iat is not None and hit.iat > now + leeway:
             error = TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
         if error is not None:
-            self._cache_drop(header)
+            self._cache_drop(token)
             error.context = hit.context
             raise error
 
@@ -357,39 +352,63 @@ class Guard:
         if self._required_scopes and not principal.scopes.issuperset(self._required_scopes):
             raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
 
-    def _parse(self, token: str) -> tuple[ParsedToken, str, _Route]:
-        token_fingerprint = fingerprint(token)
+    def _begin(
+        self, authorization: str | Sequence[str] | None, candidate: str | None
+    ) -> tuple[str, ParsedToken, _Route]:
+        """The token, parsed, and its issuer, with the alg allow-list checked (no I/O).
+
+        A header spelled the common way is parsed straight away: the strict parse checks a stricter alphabet
+        than RFC 6750's b64token, so the header's own syntax is checked only when the parse fails, to tell a
+        malformed header (`invalid_request`) from a malformed token (`token_malformed`).
+        """
+        if candidate is not None and len(candidate) <= self._max_token_bytes:
+            try:
+                token, parsed = candidate, parse_token(candidate)
+            except AuthError as exc:
+                token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+                if token == candidate:  # the header is fine: the token is not
+                    exc.context = TokenContext(token=token)
+                    raise
+                parsed = _parse(token)  # "Bearer" followed by more than one space
+        else:
+            token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+            parsed = _parse(token)
         try:
-            parsed = parse_token(token)
-        except AuthError as exc:
-            exc.context = TokenContext(fingerprint=token_fingerprint)
-            raise
-        try:
-            route = self._route(parsed.claims)
+            route = self._route(parsed)
             if parsed.alg not in route.algorithms:
                 raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
         except AuthError as exc:
-            exc.context = _context(parsed, token_fingerprint, verified=False)
+            exc.context = _context(parsed, token)
             raise
-        return parsed, token_fingerprint, route
+        return token, parsed, route
 
-    def _route(self, claims: Mapping[str, Any]) -> _Route:
+    def _route(self, parsed: ParsedToken) -> _Route:
         if self._by_issuer is None:
             return self._routes[0]
-        # With several issuers the unverified `iss` only chooses whose keys to try: it names a configured
-        # issuer or the token is refused, and nothing is ever fetched from a URL the token names. The
-        # signature and then `iss` itself are verified against that issuer as usual.
-        iss = claims.get("iss")
-        if iss is None:
+        # With several issuers, the issuer whose fresh key set alone holds the token's kid is the one whose
+        # key must verify it: no need to read the payload. Only the signature of that issuer's key, and then
+        # the parsed `iss` checked against that issuer, let the token through.
+        if parsed.kid is not None:
+            owners = [route for route in self._routes if route.key_set.peek(parsed.kid)]
+            if len(owners) == 1:
+                return owners[0]
+        # Otherwise the unverified `iss` chooses whose keys to try (and refresh, for a new kid): it names a
+        # configured issuer or the token is refused, and nothing is ever fetched from a URL the token names.
+        # It is read without parsing the payload: a forged token must not cost a JSON parse.
+        candidates = issuer_candidates(parsed)
+        if candidates is None:
+            raise IssuerInvalid("more 'iss' members than any issuer writes")
+        for value in candidates:
+            route = self._by_issuer.get(value) if isinstance(value, str) else None
+            if route is not None:
+                return route  # the first that names a configured issuer; a nested one cannot win later
+        if not candidates:
             raise IssuerInvalid("iss is absent")
-        if not isinstance(iss, str):
-            raise ClaimInvalid("'iss' is not a string")
-        route = self._by_issuer.get(iss)
-        if route is None:
-            raise IssuerInvalid("iss is not a configured issuer")
-        return route
+        if not any(isinstance(value, str) for value in candidates):
+            raise ClaimInvalid("'iss' is not a string", claim="iss")
+        raise IssuerInvalid("iss is not a configured issuer")
 
-    def _verify(self, parsed: ParsedToken, token_fingerprint: str, key: VerificationKey, route: _Route) -> _Verified:
+    def _verify(self, parsed: ParsedToken, token: str, key: VerificationKey, route: _Route) -> _Verified:
         try:
             valid = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
         except Exception:  # malformed signatures can raise from cryptography; all of them are invalid
@@ -397,10 +416,14 @@ class Guard:
         if not valid:
             raise SignatureInvalid(
                 "signature does not verify with the key named by kid",
-                context=_context(parsed, token_fingerprint, verified=False),
+                context=_context(parsed, token),
             )
-        context = _context(parsed, token_fingerprint, verified=True)
-        claims = parsed.claims
+        try:
+            claims = parse_claims(parsed)  # only now: the signature verified
+        except AuthError as exc:
+            exc.context = _context(parsed, token)
+            raise
+        context = _context(parsed, token, claims)
         try:
             if self._token_types or "typ" in parsed.header:
                 check_token_type(parsed.header, self._token_types)
@@ -597,6 +620,14 @@ _RSA_PARAMETERS: Mapping[str, tuple[Any, Any]] = {
 }
 
 
+def _parse(token: str) -> ParsedToken:
+    try:
+        return parse_token(token)
+    except AuthError as exc:
+        exc.context = TokenContext(token=token)
+        raise
+
+
 def _verify_signature(alg: str, public_key: Any, signing_input: bytes, signature: bytes) -> bool:
     parameters = _RSA_PARAMETERS.get(alg)
     if parameters is None:
@@ -636,17 +667,20 @@ def _close(awaitable: object) -> None:
         close()
 
 
-def _context(parsed: ParsedToken, token_fingerprint: str, *, verified: bool) -> TokenContext:
-    # Before the signature verifies these values are the attacker's; the log says which they are.
-    claims = parsed.claims
+def _context(parsed: ParsedToken, token: str, claims: Mapping[str, Any] | None = None) -> TokenContext:
+    """What the log may say about the token. Without verified `claims` it names only the header's kid and alg
+    (the sender's words, and the log says so); the claims are never parsed before the signature verifies."""
+    if claims is None:
+        return TokenContext(kid=parsed.kid, alg=parsed.alg, token=token)
     return TokenContext(
-        token_fingerprint,
+        None,
         parsed.kid,
         parsed.alg,
         _str_or_none(claims.get("iss")),
         _str_or_none(claims.get("sub")),
         _str_or_none(claims.get("jti")),
-        verified,
+        True,
+        token=token,
     )
 
 

@@ -296,6 +296,7 @@ class Settings:
     jwks_prefetch: str = "off"
     max_token_bytes: int = 16 * 1024
     token_cache_size: int = 4096
+    token_cache_max_bytes: int = 16 * 1024 * 1024
     problem_type_base: str = "urn:jwtguard:error:"
     token_types: Sequence[str] = ()
     max_token_lifetime: float | None = None
@@ -436,7 +437,7 @@ class Settings:
             raise ConfigurationError("jwks_timeout above 60 seconds would let requests hang on the key server")
         if self.jwks_prefetch not in PREFETCH_MODES:
             raise ConfigurationError(f"jwks_prefetch must be one of {', '.join(PREFETCH_MODES)}")
-        for name in ("jwks_max_bytes", "max_token_bytes"):
+        for name in ("jwks_max_bytes", "max_token_bytes", "token_cache_max_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive whole number of bytes, got {value!r}")
@@ -531,7 +532,7 @@ _FLOAT_FIELDS = frozenset(
         "jwks_timeout",
     }
 )
-_INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes", "token_cache_size"})
+_INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes", "token_cache_size", "token_cache_max_bytes"})
 _LIST_FIELDS = frozenset(
     {"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths", "token_types"}
 )

@@ -307,8 +307,12 @@ def test_tokens_are_routed_by_iss_to_configured_issuers_only(
 
     assert guard.authenticate(bearer(issuer.token(subject="from-a"))).issuer == issuer.issuer
     assert guard.authenticate(bearer(second_issuer.token(subject="from-b"))).issuer == second_issuer.issuer
-    # B's key with A's iss: A's key set does not know B's kid, and B's keys are never tried for A.
-    assert outcome(guard, second_issuer.token(issuer=issuer.issuer)) == "key_not_found"
+    # B's key with A's iss: B's key verifies it, and B may not speak for A.
+    assert outcome(guard, second_issuer.token(issuer=issuer.issuer)) == "issuer_invalid"
+    # A new kid with A's iss: only A's key set is asked for it, never B's.
+    b_hits = second_issuer.server.jwks_hits
+    assert outcome(guard, second_issuer.token(issuer=issuer.issuer, headers={"kid": "new-kid"})) == "key_not_found"
+    assert second_issuer.server.jwks_hits == b_hits
     assert outcome(guard, issuer.token(issuer="https://unknown.example.test")) == "issuer_invalid"
     assert outcome(guard, issuer.token(iss=None)) == "issuer_invalid"
     # B is ES256-only in practice, but the allow-list is per issuer: an entry can narrow it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jwtguard import ConfigurationError, Guard, JtiDenylist, Settings
@@ -129,15 +131,53 @@ def test_token_cache_size_is_validated() -> None:
         Settings(issuer="https://i.test/", audience="a", jwks_uri="https://i.test/jwks", token_cache_size=-1)
 
 
-def test_only_the_plain_spelling_of_a_token_is_cached(issuer: DevIssuer) -> None:
+def test_one_token_is_one_entry_however_it_is_spelled(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
     guard = Guard(issuer.settings())
+    calls = count_verifications(guard, monkeypatch)
     token = issuer.token()
-    for padding in range(1, 50):  # whitespace that HTTP allows must not mint new, larger cache keys
-        assert guard.authenticate("Bearer " + " " * padding + token + " ") is not None
+    spellings = [f"{scheme}{' ' * spaces}{token}{tail}" for scheme in ("Bearer", "bearer", "BEARER", "BeArEr")
+                 for spaces in (1, 2, 5) for tail in ("", " ", "\t")]  # fmt: skip
+    for spelling in spellings:  # whitespace and case that HTTP allows must not mint new cache entries
+        assert guard.authenticate(spelling).subject == issuer.claims()["sub"]
     assert guard._token_cache is not None
-    assert len(guard._token_cache) == 0
+    assert len(guard._token_cache) == 1
     guard.authenticate(f"Bearer {token}")
     assert len(guard._token_cache) == 1
+    assert len(calls) < len(spellings)  # the common spelling is served from the cache once it is there
+
+
+def test_the_cache_is_bounded_in_bytes(issuer: DevIssuer) -> None:
+    guard = Guard(issuer.settings(token_cache_size=10_000, token_cache_max_bytes=256 * 1024))
+    cache = guard._token_cache
+    assert cache is not None
+    small = [issuer.token(subject=f"small-{n}") for n in range(20)]
+    for token in small:
+        guard.authenticate(f"Bearer {token}")
+    assert len(cache) == 20
+    # One client with large (valid) tokens: each is about 12 KB; the cache stays within its byte bound.
+    for n in range(60):
+        guard.authenticate(f"Bearer {issuer.token(subject=f'large-{n}', padding='x' * 9_000)}")
+        assert cache.size <= 256 * 1024
+    assert len(cache) < 60 + 20
+
+
+def test_the_entry_bound_still_holds(issuer: DevIssuer) -> None:
+    guard = Guard(issuer.settings(token_cache_size=5))
+    for n in range(12):
+        guard.authenticate(f"Bearer {issuer.token(subject=f'user-{n}')}")
+    assert guard._token_cache is not None
+    assert len(guard._token_cache) == 5
+
+
+def test_token_cache_max_bytes_is_validated() -> None:
+    values: list[Any] = [0, -1, 1.5, True, "1"]
+    for value in values:
+        with pytest.raises(ConfigurationError, match="token_cache_max_bytes"):
+            Settings(
+                issuer="https://i.test/", audience="a", jwks_uri="https://i.test/jwks", token_cache_max_bytes=value
+            )
+    env = {"JWTGUARD_ISSUER": "https://i.test/", "JWTGUARD_AUDIENCE": "a", "JWTGUARD_JWKS_URI": "https://i.test/j"}
+    assert Settings.from_env({**env, "JWTGUARD_TOKEN_CACHE_MAX_BYTES": "1048576"}).token_cache_max_bytes == 1048576
 
 
 def test_large_hostile_headers_are_not_kept(issuer: DevIssuer, signing_keys: dict[str, SigningKey]) -> None:
@@ -146,7 +186,7 @@ def test_large_hostile_headers_are_not_kept(issuer: DevIssuer, signing_keys: dic
     guard = Guard(issuer.settings())
     before = len(_token._HEADERS)
     for n in range(20):
-        token = signing_keys["RS256"].sign(issuer.claims(), headers={"kid": f"k{n}", "x": [{}] * 300})
+        token = signing_keys["RS256"].sign(issuer.claims(), headers={"kid": f"k{n}", "x": ["padding"] * 300})
         assert outcome(guard, token) == "key_not_found"
     assert len(_token._HEADERS) == before
 

@@ -147,6 +147,29 @@ CASES: list[object] = [
         lambda k: k.forge(k.header(crit=["alg"]), k.claims(), k.keys["RS256"]), "token_malformed", id="crit-registered"
     ),
     pytest.param(lambda k: k.forge(k.header(typ=7), k.claims(), k.keys["RS256"]), "token_malformed", id="typ-number"),
+    # Nothing in the payload is parsed before the signature verifies: forged, it is only a bad signature.
+    pytest.param(
+        lambda k: k.forge(k.header(), b'{"sub":"a","sub":"admin","exp":9999999999}', k.others["RS256"]),
+        "signature_invalid",
+        id="duplicate-sub-forged",
+    ),
+    pytest.param(
+        lambda k: k.forge(k.header(), b"{" + b",".join(b'"m%d":{}' % n for n in range(400)) + b"}", k.others["RS256"]),
+        "signature_invalid",
+        id="payload-of-small-objects-forged",
+    ),
+    pytest.param(
+        lambda k: k.forge(k.header(), b"not json", k.others["RS256"]), "signature_invalid", id="not-json-forged"
+    ),
+    # A JOSE header is one object (two with a `jwk` member): many are refused before they cost a parse each.
+    pytest.param(
+        lambda k: k.forge(k.header(x=[{}] * 300), k.claims(), k.keys["RS256"]),
+        "token_malformed",
+        id="header-of-objects",
+    ),
+    pytest.param(
+        lambda k: k.forge(k.header(x={"a": {"b": {}}}), k.claims(), k.keys["RS256"]), "ok", id="header-nested-object"
+    ),
     # unknown, harmless header members are ignored
     pytest.param(
         lambda k: k.forge(k.header(x_custom="v", jku_like="x"), k.claims(), k.keys["RS256"]),
