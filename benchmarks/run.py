@@ -10,6 +10,8 @@ against the baseline the section names, so that a noisy shared machine moves all
 3. a real server: uvicorn on 127.0.0.1 under a load generator (wrk if installed, else a Python client);
 4. memory: peak RSS with 100k distinct tokens through the token cache at its default size;
 5. JWKS fetches on the request path in steady state (the key server counts them).
+
+`--instructions` counts instructions per request with callgrind instead (see `benchmarks/instructions.py`).
 """
 
 from __future__ import annotations
@@ -486,7 +488,22 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5, help="per uvicorn load run")
     parser.add_argument("--skip-server", action="store_true", help="skip the uvicorn section")
     parser.add_argument("--output", type=Path, help="also write the tables to this Markdown file")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request with callgrind instead of timing (deterministic; needs valgrind)",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        from . import instructions
+
+        text = "\n".join(
+            ["## Instructions per request (callgrind), RS256", "", *instructions.report(instructions.per_request())]
+        )
+        print(text)
+        if args.output:
+            args.output.write_text(text + "\n", encoding="utf-8")
+        return 0
 
     import logging
 
