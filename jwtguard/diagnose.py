@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._claims import ClaimPolicy
 from ._help import HELP
+from ._jose import verify_signature
 from ._token import parse_claims
 from .errors import AuthError, JWKSUnavailable, fingerprint
-from .guard import Guard, _verify_signature, check_token_type
+from .guard import Guard
 from .principal import scopes_from_claims
 
 __all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose", "printable"]
@@ -30,6 +32,7 @@ _STEPS = (
     "signature",
     "expiry",
     "not-before",
+    "lifetime",
     "issuer",
     "audience",
     "required claims",
@@ -130,7 +133,7 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
 
 def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
     try:
-        token, parsed, route = guard._begin(authorization, None)
+        candidate = guard.prepare(authorization)
     except AuthError as exc:
         diagnosis.fingerprint = exc.context.fingerprint
         step = "format" if exc.code in ("token_malformed", "invalid_request", "token_missing") else _step_of(exc)
@@ -139,17 +142,17 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
             steps["format"] = Step("format", "pass", "a compact JWS")
         diagnosis.steps = list(steps.values())
         return
-    diagnosis.fingerprint = fingerprint(token)
+    parsed, key_set = candidate.parsed, candidate.key_set
+    diagnosis.fingerprint = fingerprint(candidate.token)
     steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg!r}, kid {parsed.kid!r}")
     steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")  # one of the allow-list
 
-    key_set = route.key_set
     try:
         key = key_set.get_key(parsed.kid, parsed.alg)
         age = key_set.health().get("age_seconds")
         cached = f", cached {age:.0f} s ago" if isinstance(age, int | float) else ""
         steps["key lookup"] = Step("key lookup", "pass", f"kid {parsed.kid!r} found in {key_set.source}{cached}")
-        verified = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
+        verified = verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
         steps["signature"] = (
             Step("signature", "pass", "verified")
             if verified
@@ -162,12 +165,12 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         steps["signature"] = Step("signature", "skip", "no key to check it with")
 
     try:
-        token_claims = parse_claims(parsed)  # shown to a person even when the signature failed
+        claims = parse_claims(parsed)  # shown to a person even when the signature failed
     except AuthError as exc:
         steps["format"] = Step("format", "fail", exc.reason, exc.code)
         diagnosis.steps = list(steps.values())
         return
-    _claim_steps(guard, parsed.header, token_claims, route, steps, diagnosis)
+    _claim_steps(guard, candidate.policy, parsed.header, claims, steps, diagnosis)
     diagnosis.steps = list(steps.values())
     offset = key_set.server_clock_offset
     if offset is not None and abs(offset) >= 5:
@@ -176,45 +179,27 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         )
 
 
-# The claims each step looks at; every other claim is set to a passing value while a step is checked.
-_STEP_CLAIMS = {
-    "expiry": ("exp",),
-    "not-before": ("nbf", "iat"),
-    "issuer": ("iss",),
-    "audience": ("aud",),
-}
-
-
 def _claim_steps(
     guard: Guard,
+    policy: ClaimPolicy,
     header: dict[str, Any],
-    token_claims: dict[str, Any],
-    route: Any,
+    claims: dict[str, Any],
     steps: dict[str, Step],
     diagnosis: Diagnosis,
 ) -> None:
-    """Each claim step on its own: the token's claims for that step, passing values for all the others,
-    through the guard's own claim checks. So every failing check shows, and no step passes unchecked."""
-    required = tuple(guard._required_claims) + tuple(guard._claim_values) + ("sub", "jti", "scope", "scp")
-    groups = {**_STEP_CLAIMS, "required claims": required}
-    for step, names in groups.items():
-        error = _isolated(guard, route, token_claims, names)
-        if error is not None and _step_of(error) in (step, "scopes"):
-            name = "scopes" if _step_of(error) == "scopes" else step
-            steps[name] = Step(name, "fail", _describe(guard, error, token_claims), error.code)
-        if steps[step].status != "fail":
-            steps[step] = Step(step, "pass", _passing_detail(step, token_claims, guard))
-    typ = header.get("typ")
-    try:
-        check_token_type(header, guard._token_types)
-    except AuthError as error:
-        steps["token type"] = Step("token type", "fail", f"typ {typ!r}: {error.reason}", error.code)
-    else:
-        accepted = "one of token_types" if guard._token_types else "an access token type (token_types not set)"
-        steps["token type"] = Step("token type", "pass", f"typ {typ!r}: {accepted}")
+    """Each of the issuer policy's named checks on its own, so every failing one shows."""
+    now = guard.clock()
+    for name, check in policy.steps:
+        shown = "scopes" if name == "scope claim" else name
+        try:
+            check(header, claims, now)
+        except AuthError as error:
+            steps[shown] = Step(shown, "fail", _describe(policy, error, header, claims, now), error.code)
+        else:
+            steps[shown] = Step(shown, "pass", _passing_detail(name, policy, header, claims, now))
     if steps["scopes"].status != "fail":
-        granted = scopes_from_claims(token_claims) or frozenset()
-        missing = sorted(set(guard._required_scopes) - granted)
+        granted = scopes_from_claims(claims) or frozenset()
+        missing = sorted(set(guard.required_scopes) - granted)
         steps["scopes"] = (
             Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
             if missing
@@ -226,35 +211,6 @@ def _claim_steps(
                 f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
                 f"This machine's time is {_utc(time.time())}; check NTP on it and on the issuer"
             )
-
-
-def _isolated(guard: Guard, route: Any, token_claims: Any, names: tuple[str, ...]) -> AuthError | None:
-    now = guard._clock()
-    claims: dict[str, Any] = {
-        "iss": min(route.names) if route.names else "x",
-        "aud": min(route.audiences) if route.audiences else "x",
-        **dict.fromkeys(guard._required_claims, "x"),
-        **{name: min(values) for name, values in guard._claim_values.items()},
-    }
-    for name in names:
-        if name in token_claims:
-            claims[name] = token_claims[name]
-        else:
-            claims.pop(name, None)
-    if "exp" not in names:  # a passing exp that also fits the token's own nbf/iat and any lifetime limit
-        times = [_number(claims.get(name)) for name in ("nbf", "iat")]
-        start = max([now, *(value for value in times if value is not None)])
-        claims["exp"] = start + min(30.0, (guard._max_lifetime or 60.0) / 2)
-        if guard._max_lifetime is not None and "iat" not in claims:
-            claims["iat"] = now
-    elif guard._max_lifetime is not None:
-        exp = _number(claims.get("exp"))
-        claims["iat"] = now if exp is None else min(now, exp - 1)
-    try:
-        guard._check_claims(claims, route)
-    except AuthError as error:
-        return error
-    return None
 
 
 def _number(value: object) -> float | None:
@@ -269,6 +225,10 @@ def _number(value: object) -> float | None:
 
 
 def _verdict_step(verdict: AuthError, steps: dict[str, Step]) -> str:
+    # The walk ran the same checks in the same order: its first failure with the verdict's code is the step.
+    for step in steps.values():
+        if step.status == "fail" and step.code == verdict.code:
+            return step.name
     if verdict.code in ("token_malformed", "invalid_request", "token_missing"):
         return "format"
     if verdict.code == "signature_invalid":
@@ -295,9 +255,8 @@ def _step_of(error: AuthError) -> str:
     return "required claims"
 
 
-def _describe(guard: Guard, error: AuthError, claims: Any) -> str:
-    now = guard._clock()
-    leeway = guard._leeway
+def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, now: float) -> str:
+    leeway = policy.leeway
     value = claims.get(error.claim) if error.claim else None
     number = _number(value)
     if error.code == "token_expired" and number is not None:
@@ -312,15 +271,15 @@ def _describe(guard: Guard, error: AuthError, claims: Any) -> str:
         what = "issued" if error.claim == "iat" else "valid from"
         return f"{what} {_ago(value - now)} in the future ({error.claim} {_utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "audience_invalid":
-        audiences = sorted(guard._routes[0].audiences) if len(guard._routes) == 1 else "the configured audiences"
-        return f"aud {value!r} is not one of {audiences}"
+        return f"aud {value!r} is not one of {sorted(policy.audiences)}"
     if error.code == "issuer_invalid":
         return f"iss {value!r} is not a configured issuer"
+    if error.claim == "typ":
+        return f"typ {header.get('typ')!r}: {error.reason}"
     return error.reason
 
 
-def _passing_detail(step: str, claims: Any, guard: Guard) -> str:
-    now = guard._clock()
+def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, now: float) -> str:
     exp = _number(claims.get("exp"))
     if step == "expiry" and exp is not None:
         return f"expires in {_ago(exp - now)} ({_utc(exp)})"
@@ -328,6 +287,11 @@ def _passing_detail(step: str, claims: Any, guard: Guard) -> str:
         return f"iss {claims.get('iss')!r}"
     if step == "audience":
         return f"aud {claims.get('aud')!r}"
+    if step == "token type":
+        accepted = "one of token_types" if policy.token_types else "an access token type (token_types not set)"
+        return f"typ {header.get('typ')!r}: {accepted}"
+    if step == "lifetime" and policy.max_lifetime is not None:
+        return f"within max_token_lifetime ({policy.max_lifetime:.0f} s)"
     return "ok"
 
 

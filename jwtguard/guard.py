@@ -11,27 +11,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from jwt.algorithms import Algorithm, get_default_algorithms
-
+from ._claims import ClaimPolicy
+from ._jose import verify_signature
 from ._logging import RequestInfo, log_acceptance, log_rejection
 from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
 from .bearer import extract_bearer_token
 from .errors import (
     AlgorithmNotAllowed,
-    AudienceInvalid,
     AuthError,
     ClaimInvalid,
-    ClaimMissing,
     ConfigurationError,
     InsufficientScope,
     IssuerInvalid,
@@ -39,31 +33,20 @@ from .errors import (
     RevocationUnavailable,
     SignatureInvalid,
     TokenContext,
-    TokenExpired,
     TokenMissing,
-    TokenNotYetValid,
     TokenRevoked,
 )
 from .jwks import Fetcher, KeySet, VerificationKey
-from .principal import Principal, scopes_from_claims
+from .principal import Principal
 from .responses import RenderedError, render_error
-from .settings import SUPPORTED_ALGORITHMS, Settings
+from .settings import Settings
 
-__all__ = ["Guard", "check_token_type"]
+__all__ = ["Candidate", "Guard"]
 
 logger = logging.getLogger("jwtguard")
 
-_ALGORITHMS: Mapping[str, Algorithm] = {
-    name: algorithm for name, algorithm in get_default_algorithms().items() if name in SUPPORTED_ALGORITHMS
-}
 _DOT_SEGMENT = ("/./", "/../", "//")
 _COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
-_LAST_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z
-# RFC 8725 §3.11: a JWT of another kind (a DPoP proof, a security event, a logout token) must never pass
-# as an access token. With `token_types` unset these `typ` values are the ones accepted as access tokens;
-# any other "+jwt" media type names another kind of JWT and is refused.
-_ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
-_HASHES: Mapping[int, Any] = {256: hashes.SHA256, 384: hashes.SHA384, 512: hashes.SHA512}
 
 
 class _Verified(NamedTuple):
@@ -80,14 +63,24 @@ class _Verified(NamedTuple):
     iat: float | None
 
 
+class Candidate(NamedTuple):
+    """A token as the guard reads it before any I/O and before its claims: the seam `jwtguard verify` uses to
+    walk the guard's own checks one by one (`Guard.prepare`)."""
+
+    token: str
+    parsed: ParsedToken
+    key_set: KeySet
+    policy: ClaimPolicy
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     """One trusted issuer as the guard uses it."""
 
     names: frozenset[str]
-    audiences: frozenset[str]
     algorithms: frozenset[str]
     key_set: KeySet
+    policy: ClaimPolicy
 
     @property
     def label(self) -> str:
@@ -123,21 +116,24 @@ class Guard:
         self._routes = tuple(
             _Route(
                 names=frozenset(entry.names),
-                audiences=frozenset(entry.audience or ()),
                 algorithms=frozenset(entry.algorithms or ()),
                 key_set=key_set or KeySet.from_settings(settings, entry, fetcher=fetcher, clock=key_clock),
+                policy=ClaimPolicy(
+                    issuers=entry.names,
+                    audiences=entry.audience or (),
+                    leeway=settings.leeway,
+                    token_types=settings.token_types,
+                    max_lifetime=settings.max_token_lifetime,
+                    required_claims=settings.required_claims,
+                    claim_values=settings.required_claim_values,
+                ),
             )
             for entry in trusted
         )
         self._by_issuer = (
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
-        self._leeway = float(settings.leeway)
-        self._token_types = frozenset(_media_type(typ) for typ in settings.token_types)
-        self._max_lifetime = settings.max_token_lifetime
-        self._claim_values = {name: frozenset(values) for name, values in settings.required_claim_values.items()}
         self._revocation_hook = settings.revocation_hook
-        self._required_claims = tuple(settings.required_claims)
         self._required_scopes = tuple(settings.required_scopes)
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
@@ -166,6 +162,22 @@ class Guard:
     def key_sets(self) -> dict[str, KeySet]:
         """Every issuer's key set, by its first `iss` value (or key source when any issuer is accepted)."""
         return {route.label: route.key_set for route in self._routes}
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The wall clock `exp`, `nbf` and `iat` are checked against."""
+        return self._clock
+
+    @property
+    def required_scopes(self) -> tuple[str, ...]:
+        """The scopes every request needs (`Settings.required_scopes`)."""
+        return self._required_scopes
+
+    def prepare(self, authorization: str | Sequence[str] | None) -> Candidate:
+        """The token in `authorization`, parsed and routed to its issuer with its `alg` allowed; no I/O, and
+        nothing read from the claims. Raises the `AuthError` that `authenticate` would raise at that point."""
+        token, parsed, route = self._begin(authorization, None)
+        return Candidate(token, parsed, route.key_set, route.policy)
 
     # -- token validation ---------------------------------------------------------------------------
 
@@ -315,19 +327,12 @@ class Guard:
 
     def _recheck(self, token: str, hit: _Verified) -> None:
         """The time checks, on every hit: a cached token is refused the moment it expires."""
-        now = self._clock()
-        leeway = self._leeway
-        error: AuthError | None = None
-        if now >= hit.exp + leeway:
-            error = TokenExpired("exp is in the past, beyond the leeway", claim="exp")
-        elif hit.nbf is not None and hit.nbf > now + leeway:  # the clock went back
-            error = TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
-        elif hit.iat is not None and hit.iat > now + leeway:
-            error = TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
-        if error is not None:
+        try:
+            hit.route.policy.check_time_window(hit.exp, hit.nbf, hit.iat, self._clock())
+        except AuthError as error:
             self._cache_drop(token)
             error.context = hit.context
-            raise error
+            raise
 
     def _call_revocation_hook(self, principal: Principal) -> object:
         try:
@@ -409,11 +414,7 @@ class Guard:
         raise IssuerInvalid("iss is not a configured issuer")
 
     def _verify(self, parsed: ParsedToken, token: str, key: VerificationKey, route: _Route) -> _Verified:
-        try:
-            valid = _verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature)
-        except Exception:  # malformed signatures can raise from cryptography; all of them are invalid
-            valid = False
-        if not valid:
+        if not verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature):
             raise SignatureInvalid(
                 "signature does not verify with the key named by kid",
                 context=_context(parsed, token),
@@ -425,82 +426,13 @@ class Guard:
             raise
         context = _context(parsed, token, claims)
         try:
-            if self._token_types or "typ" in parsed.header:
-                check_token_type(parsed.header, self._token_types)
-            scopes, exp, nbf, iat = self._check_claims(claims, route)
+            scopes, exp, nbf, iat = route.policy.check(parsed.header, claims, self._clock())
         except AuthError as exc:
             exc.context = context
             raise
         return _Verified(
             Principal._verified(claims, scopes, context), context, route, key, parsed.kid, parsed.alg, exp, nbf, iat
         )
-
-    def _check_claims(
-        self, claims: dict[str, Any], route: _Route
-    ) -> tuple[frozenset[str], float, float | None, float | None]:
-        """The claim checks; returns the scopes and the times the cache re-checks on every hit."""
-        now = self._clock()
-        leeway = self._leeway
-        exp = _numeric_date(claims, "exp")
-        if exp is None:
-            raise ClaimMissing("required claim 'exp' is absent", claim="exp")
-        nbf = _numeric_date(claims, "nbf") if "nbf" in claims else None
-        iat = _numeric_date(claims, "iat") if "iat" in claims else None
-        # A token that ends before it starts was never valid; leeway must not make it so.
-        if nbf is not None and exp <= nbf:
-            raise ClaimInvalid("exp is not after nbf", claim="exp")
-        if iat is not None and exp <= iat:
-            raise ClaimInvalid("exp is not after iat", claim="exp")
-        if now >= exp + leeway:
-            raise TokenExpired("exp is in the past, beyond the leeway", claim="exp")
-        if nbf is not None and nbf > now + leeway:
-            raise TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
-        if iat is not None and iat > now + leeway:
-            raise TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
-        if self._max_lifetime is not None:
-            if iat is None:
-                raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)", claim="iat")
-            if exp - iat > self._max_lifetime:
-                raise ClaimInvalid("exp - iat exceeds max_token_lifetime", claim="iat")
-
-        iss = claims.get("iss")
-        if iss is not None and not isinstance(iss, str):
-            raise ClaimInvalid("'iss' is not a string", claim="iss")
-        if route.names and iss not in route.names:
-            raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer", claim="iss")
-
-        aud = claims.get("aud")
-        audiences: tuple[str, ...]
-        if aud is None:
-            audiences = ()
-        elif isinstance(aud, str):
-            audiences = (aud,)
-        elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
-            audiences = tuple(aud)
-        else:
-            raise ClaimInvalid("'aud' is neither a string nor a list of strings", claim="aud")
-        if route.audiences and route.audiences.isdisjoint(audiences):
-            raise AudienceInvalid(
-                "aud is absent" if aud is None else "no aud value is a configured audience", claim="aud"
-            )
-
-        for name in self._required_claims:
-            if name not in claims:
-                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
-        for name in ("sub", "jti"):
-            if name in claims and not isinstance(claims[name], str):
-                raise ClaimInvalid(f"{name!r} is not a string", claim=name)
-        for name, allowed in self._claim_values.items():
-            if name not in claims:
-                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
-            value = claims[name]
-            if not isinstance(value, str) or value not in allowed:  # exact, case-sensitive
-                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values", claim=name)
-
-        scopes = scopes_from_claims(claims)
-        if scopes is None:
-            raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings", claim="scope")
-        return scopes, exp, nbf, iat
 
     # -- request policy, used by the adapters ------------------------------------------------------
 
@@ -609,56 +541,12 @@ class Guard:
         return render_error(error, self.settings)
 
 
-# RSA padding and hash objects are immutable: built once instead of per token. ECDSA and EdDSA go through
-# PyJWT's algorithm objects, which also turn JOSE's raw (r, s) signatures into DER.
-_RSA_PARAMETERS: Mapping[str, tuple[Any, Any]] = {
-    **{f"RS{bits}": (padding.PKCS1v15(), hash_()) for bits, hash_ in _HASHES.items()},
-    **{
-        f"PS{bits}": (padding.PSS(mgf=padding.MGF1(hash_()), salt_length=hash_.digest_size), hash_())
-        for bits, hash_ in _HASHES.items()
-    },
-}
-
-
 def _parse(token: str) -> ParsedToken:
     try:
         return parse_token(token)
     except AuthError as exc:
         exc.context = TokenContext(token=token)
         raise
-
-
-def _verify_signature(alg: str, public_key: Any, signing_input: bytes, signature: bytes) -> bool:
-    parameters = _RSA_PARAMETERS.get(alg)
-    if parameters is None:
-        return bool(_ALGORITHMS[alg].verify(signing_input, public_key, signature))
-    try:
-        public_key.verify(signature, signing_input, *parameters)
-    except InvalidSignature:
-        return False
-    return True
-
-
-def check_token_type(header: Mapping[str, Any], token_types: frozenset[str]) -> None:
-    """The `typ` check: one of `token_types` (media types, lower case) when configured; else any `typ`
-    but one that names another kind of JWT. Raises `ClaimInvalid` naming `typ`."""
-    typ = header.get("typ")
-    if token_types:
-        if typ is None:
-            raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
-        if _media_type(typ) not in token_types:
-            raise ClaimInvalid("typ header is not one of token_types", claim="typ")
-        return
-    if typ is not None:
-        media_type = _media_type(typ)
-        if media_type.endswith("+jwt") and media_type not in _ACCESS_TOKEN_TYPES:
-            raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
-
-
-def _media_type(value: object) -> str:
-    """RFC 7515 §4.1.9: `typ` compares case-insensitively, with "application/" optional."""
-    text = value.lower() if isinstance(value, str) else ""
-    return text[len("application/") :] if text.startswith("application/") else text
 
 
 def _close(awaitable: object) -> None:
@@ -686,25 +574,3 @@ def _context(parsed: ParsedToken, token: str, claims: Mapping[str, Any] | None =
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """RFC 7519 §2 NumericDate: a finite JSON number up to the end of year 9999. Booleans and strings
-    are refused; so are later dates, which no issuer means and which `datetime` cannot represent (an app
-    that converts `exp` would fail on them)."""
-    value = claims.get(name)
-    if type(value) is int and -(2**53) < value <= _LAST_NUMERIC_DATE:  # the common case, exact as a float
-        return float(value)
-    if value is None and name not in claims:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ClaimInvalid(f"{name!r} is not a NumericDate", claim=name)
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ClaimInvalid(f"{name!r} is out of range", claim=name) from None
-    if not math.isfinite(number):
-        raise ClaimInvalid(f"{name!r} is not finite", claim=name)
-    if number > _LAST_NUMERIC_DATE:
-        raise ClaimInvalid(f"{name!r} is after the year 9999", claim=name)
-    return number

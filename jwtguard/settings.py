@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -35,22 +36,6 @@ __all__ = [
 
 logger = logging.getLogger("jwtguard")
 
-#: Asymmetric JWS algorithms jwtguard verifies, with the key type (and curve) each one needs.
-SUPPORTED_ALGORITHMS: Mapping[str, tuple[str, frozenset[str] | None]] = {
-    "RS256": ("RSA", None),
-    "RS384": ("RSA", None),
-    "RS512": ("RSA", None),
-    "PS256": ("RSA", None),
-    "PS384": ("RSA", None),
-    "PS512": ("RSA", None),
-    "ES256": ("EC", frozenset({"P-256"})),
-    "ES384": ("EC", frozenset({"P-384"})),
-    "ES512": ("EC", frozenset({"P-521"})),
-    "ES256K": ("EC", frozenset({"secp256k1"})),
-    "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
-}
-
-_HMAC = frozenset({"HS256", "HS384", "HS512"})
 
 #: Called with the error and the default problem-details body; returns the body to send instead.
 ErrorBodyHook = Callable[["AuthError", dict[str, Any]], Mapping[str, Any]]
@@ -187,7 +172,7 @@ def _check_algorithms(algorithms: tuple[str, ...], where: str) -> None:
     for alg in algorithms:
         if alg.lower() == "none":
             raise ConfigurationError(f"{where} must never include 'none': unsigned tokens are refused")
-        if alg in _HMAC:
+        if alg in HMAC_ALGORITHMS:
             raise ConfigurationError(
                 f"{where}: {alg} is a shared-secret (HMAC) algorithm; jwtguard verifies with public "
                 "keys from a JWKS, and mixing the two enables key-confusion attacks"

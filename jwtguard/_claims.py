@@ -1,0 +1,200 @@
+"""One issuer's claim policy, compiled once from settings: named checks in a fixed order.
+
+`ClaimPolicy.check` runs every check and stops at the first failure (the guard's path, one linear call);
+`ClaimPolicy.steps` are the same checks by name, each on its own, for `jwtguard verify` to show every failing
+one. The order of `check` is part of the contract, since a token with several faults is refused with the
+first one's code: `typ`, then the NumericDates' types and `exp` after `nbf`/`iat`, then the time window,
+then the lifetime, then `iss`, `aud`, the required claims and the scope claim.
+
+    token type       `typ`: one of `token_types`, or by default no other kind of JWT (RFC 8725 §3.11)
+    expiry           `exp` present, a NumericDate, not past (with the leeway)
+    not-before       `nbf` and `iat` NumericDates, not in the future (with the leeway)
+    lifetime         `exp` after `nbf` and `iat`; `exp - iat` within `max_token_lifetime`
+    issuer           `iss` is a string and one of the issuer's names
+    audience         `aud` is a string or a list of strings, one of them a configured audience
+    required claims  `required_claims` present; `sub`/`jti` strings; `required_claim_values`
+    scope claim      `scope` (a string) or `scp` (a string or list of strings) can be read
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from ._jose import media_type, numeric_date
+from .errors import (
+    AudienceInvalid,
+    ClaimInvalid,
+    ClaimMissing,
+    IssuerInvalid,
+    TokenExpired,
+    TokenNotYetValid,
+)
+from .principal import scopes_from_claims
+
+__all__ = ["ACCESS_TOKEN_TYPES", "CheckedClaims", "ClaimPolicy", "Step"]
+
+# With `token_types` unset these `typ` media types are the ones accepted as access tokens; any other "+jwt"
+# type names another kind of JWT (a DPoP proof, a security event, a logout token) and is refused.
+ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
+
+
+class CheckedClaims(NamedTuple):
+    """What the checks read: the granted scopes, and the times the token cache re-checks on every hit."""
+
+    scopes: frozenset[str]
+    exp: float
+    nbf: float | None
+    iat: float | None
+
+
+class Step(NamedTuple):
+    """One named check: `check(header, claims, now)` raises the `AuthError` it refuses with."""
+
+    name: str
+    check: Callable[[Mapping[str, Any], Mapping[str, Any], float], object]
+
+
+class ClaimPolicy:
+    """The claim checks of one trusted issuer. Everything derivable from settings is derived here, once."""
+
+    def __init__(
+        self,
+        *,
+        issuers: Iterable[str],
+        audiences: Iterable[str],
+        leeway: float,
+        token_types: Iterable[str] = (),
+        max_lifetime: float | None = None,
+        required_claims: Iterable[str] = (),
+        claim_values: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.issuers = frozenset(issuers)
+        self.audiences = frozenset(audiences)
+        self.leeway = float(leeway)
+        self.token_types = frozenset(media_type(typ) for typ in token_types)
+        self.max_lifetime = max_lifetime
+        self.required_claims = tuple(required_claims)
+        self.claim_values = {name: frozenset(values) for name, values in (claim_values or {}).items()}
+        self.steps = (
+            Step("token type", lambda header, claims, now: self.check_type(header)),
+            Step("expiry", lambda header, claims, now: self.check_time_window(_exp(claims), None, None, now)),
+            Step("not-before", self._not_before_step),
+            Step("lifetime", lambda header, claims, now: self.check_lifetime(*self.read_times(claims))),
+            Step("issuer", lambda header, claims, now: self.check_issuer(claims)),
+            Step("audience", lambda header, claims, now: self.check_audience(claims)),
+            Step("required claims", lambda header, claims, now: self.check_required(claims)),
+            Step("scope claim", lambda header, claims, now: self.check_scope_claim(claims)),
+        )
+
+    def check(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> CheckedClaims:
+        """Every check in order; raises the first failure's `AuthError`."""
+        if self.token_types or "typ" in header:
+            self.check_type(header)
+        exp, nbf, iat = self.read_times(claims)
+        self.check_time_window(exp, nbf, iat, now)
+        self.check_lifetime(exp, nbf, iat)
+        self.check_issuer(claims)
+        self.check_audience(claims)
+        self.check_required(claims)
+        return CheckedClaims(self.check_scope_claim(claims), exp, nbf, iat)
+
+    def check_type(self, header: Mapping[str, Any]) -> None:
+        typ = header.get("typ")
+        if self.token_types:
+            if typ is None:
+                raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
+            if media_type(typ) not in self.token_types:
+                raise ClaimInvalid("typ header is not one of token_types", claim="typ")
+            return
+        if typ is not None:
+            kind = media_type(typ)
+            if kind.endswith("+jwt") and kind not in ACCESS_TOKEN_TYPES:
+                raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
+
+    @staticmethod
+    def read_times(claims: Mapping[str, Any]) -> tuple[float, float | None, float | None]:
+        """`exp` (required), `nbf` and `iat` as NumericDates, with `exp` after the other two."""
+        exp = _exp(claims)
+        nbf = numeric_date(claims, "nbf") if "nbf" in claims else None
+        iat = numeric_date(claims, "iat") if "iat" in claims else None
+        # A token that ends before it starts was never valid; leeway must not make it so.
+        if nbf is not None and exp <= nbf:
+            raise ClaimInvalid("exp is not after nbf", claim="exp")
+        if iat is not None and exp <= iat:
+            raise ClaimInvalid("exp is not after iat", claim="exp")
+        return exp, nbf, iat
+
+    def check_lifetime(self, exp: float, nbf: float | None, iat: float | None) -> None:
+        if self.max_lifetime is not None:
+            if iat is None:
+                raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)", claim="iat")
+            if exp - iat > self.max_lifetime:
+                raise ClaimInvalid("exp - iat exceeds max_token_lifetime", claim="iat")
+
+    def check_time_window(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
+        """`now` lies within the token's validity, with the leeway; the token cache runs this on every hit."""
+        leeway = self.leeway
+        if now >= exp + leeway:
+            raise TokenExpired("exp is in the past, beyond the leeway", claim="exp")
+        if nbf is not None and nbf > now + leeway:
+            raise TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
+        if iat is not None and iat > now + leeway:
+            raise TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
+
+    def check_issuer(self, claims: Mapping[str, Any]) -> None:
+        iss = claims.get("iss")
+        if iss is not None and not isinstance(iss, str):
+            raise ClaimInvalid("'iss' is not a string", claim="iss")
+        if self.issuers and iss not in self.issuers:
+            raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer", claim="iss")
+
+    def check_audience(self, claims: Mapping[str, Any]) -> None:
+        aud = claims.get("aud")
+        audiences: tuple[str, ...]
+        if aud is None:
+            audiences = ()
+        elif isinstance(aud, str):
+            audiences = (aud,)
+        elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
+            audiences = tuple(aud)
+        else:
+            raise ClaimInvalid("'aud' is neither a string nor a list of strings", claim="aud")
+        if self.audiences and self.audiences.isdisjoint(audiences):
+            raise AudienceInvalid(
+                "aud is absent" if aud is None else "no aud value is a configured audience", claim="aud"
+            )
+
+    def check_required(self, claims: Mapping[str, Any]) -> None:
+        for name in self.required_claims:
+            if name not in claims:
+                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
+        for name in ("sub", "jti"):
+            if name in claims and not isinstance(claims[name], str):
+                raise ClaimInvalid(f"{name!r} is not a string", claim=name)
+        for name, allowed in self.claim_values.items():
+            if name not in claims:
+                raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
+            value = claims[name]
+            if not isinstance(value, str) or value not in allowed:  # exact, case-sensitive
+                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values", claim=name)
+
+    def _not_before_step(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
+        nbf = numeric_date(claims, "nbf") if "nbf" in claims else None
+        iat = numeric_date(claims, "iat") if "iat" in claims else None
+        self.check_time_window(math.inf, nbf, iat, now)
+
+    @staticmethod
+    def check_scope_claim(claims: Mapping[str, Any]) -> frozenset[str]:
+        scopes = scopes_from_claims(claims)
+        if scopes is None:
+            raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings", claim="scope")
+        return scopes
+
+
+def _exp(claims: Mapping[str, Any]) -> float:
+    exp = numeric_date(claims, "exp")
+    if exp is None:
+        raise ClaimMissing("required claim 'exp' is absent", claim="exp")
+    return exp
