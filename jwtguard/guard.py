@@ -38,7 +38,7 @@ from .errors import (
 )
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal
-from .responses import RenderedError, render_error
+from .responses import RenderedError, Renderer
 from .settings import Settings
 
 __all__ = ["Candidate", "Guard"]
@@ -134,6 +134,11 @@ class Guard:
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
         self._revocation_hook = settings.revocation_hook
+        self._renderer = Renderer(
+            realm=settings.realm,
+            problem_type_base=settings.problem_type_base,
+            error_body_hook=settings.error_body_hook,
+        )
         self._required_scopes = tuple(settings.required_scopes)
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
@@ -538,7 +543,7 @@ class Guard:
 
     def render(self, error: AuthError) -> RenderedError:
         """Status, headers and body for `error`, per these settings."""
-        return render_error(error, self.settings)
+        return self._renderer.render(error)
 
 
 def _parse(token: str) -> ParsedToken:

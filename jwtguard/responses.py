@@ -10,15 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import AuthError, InsufficientScope, JWKSUnavailable
-from .settings import Settings
+from .hooks import ErrorBodyHook
 
-__all__ = ["PROBLEM_TYPE_BASE", "RenderedError", "quote_header_value", "render_error"]
+__all__ = ["RenderedError", "Renderer", "quote_header_value"]
 
 logger = logging.getLogger("jwtguard")
-
-#: Each error's RFC 9457 `type` is this base followed by its code (a stable identifier, not a URL to fetch);
-#: the README explains each code, its causes and its fix.
-PROBLEM_TYPE_BASE = "urn:jwtguard:error:"
 
 _UNSAFE_IN_QUOTED_STRING = re.compile(r'[\x00-\x1f\x7f"\\]')
 
@@ -57,7 +53,7 @@ def www_authenticate(error: AuthError, realm: str | None) -> str:
     return "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
 
 
-def problem_body(error: AuthError, type_base: str = PROBLEM_TYPE_BASE) -> dict[str, Any]:
+def problem_body(error: AuthError, type_base: str) -> dict[str, Any]:
     """The default RFC 9457 problem-details body: fixed text only, never request input."""
     body: dict[str, Any] = {
         "type": type_base + error.code,
@@ -77,21 +73,30 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
-def render_error(error: AuthError, settings: Settings) -> RenderedError:
-    """Turn `error` into status, headers and body, applying `settings.error_body_hook` to the body only."""
-    payload = _encode(problem_body(error, settings.problem_type_base))
-    if settings.error_body_hook is not None:
-        try:
-            payload = _encode(settings.error_body_hook(error, problem_body(error, settings.problem_type_base)))
-        except Exception:  # a broken hook (or a body JSON cannot encode) must not turn a 401 into a 500
-            logger.exception("jwtguard: error_body_hook failed; sending the default body")
-    headers: list[tuple[str, str]] = [
-        ("content-type", "application/problem+json"),
-        ("content-length", str(len(payload))),
-        ("cache-control", "no-store"),
-    ]
-    if error.status_code in (401, 403) or error.error is not None:
-        headers.append(("www-authenticate", www_authenticate(error, settings.realm)))
-    if isinstance(error, JWKSUnavailable):
-        headers.append(("retry-after", str(error.retry_after)))
-    return RenderedError(error.status_code, tuple(headers), payload)
+class Renderer:
+    """Turns an `AuthError` into status, headers and body: the realm, the problem `type` base and the body
+    hook are fixed when the guard is built; the adapters only write the result out."""
+
+    def __init__(self, *, realm: str | None, problem_type_base: str, error_body_hook: ErrorBodyHook | None) -> None:
+        self.realm = realm
+        self.problem_type_base = problem_type_base
+        self.error_body_hook = error_body_hook
+
+    def render(self, error: AuthError) -> RenderedError:
+        """Status, headers and body for `error`; `error_body_hook` may change the body only."""
+        payload = _encode(problem_body(error, self.problem_type_base))
+        if self.error_body_hook is not None:
+            try:
+                payload = _encode(self.error_body_hook(error, problem_body(error, self.problem_type_base)))
+            except Exception:  # a broken hook (or a body JSON cannot encode) must not turn a 401 into a 500
+                logger.exception("jwtguard: error_body_hook failed; sending the default body")
+        headers: list[tuple[str, str]] = [
+            ("content-type", "application/problem+json"),
+            ("content-length", str(len(payload))),
+            ("cache-control", "no-store"),
+        ]
+        if error.status_code in (401, 403) or error.error is not None:
+            headers.append(("www-authenticate", www_authenticate(error, self.realm)))
+        if isinstance(error, JWKSUnavailable):
+            headers.append(("retry-after", str(error.retry_after)))
+        return RenderedError(error.status_code, tuple(headers), payload)

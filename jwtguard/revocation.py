@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import cachetools
 
 from .errors import ConfigurationError, JWTGuardError
+from .hooks import RevocationHook
 from .principal import Principal
 
 __all__ = ["JtiDenylist", "RevocationHook"]
 
-#: Called with the verified principal; True means the token was revoked.
-RevocationHook = Callable[[Principal], "bool | Awaitable[bool]"]
 
 # Entries outlive the token by the largest leeway jwtguard allows, so no clock drift revives a token.
 _MAX_LEEWAY = 300.0

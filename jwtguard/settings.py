@@ -17,11 +17,10 @@ from urllib.parse import urlsplit
 
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
+from .hooks import ErrorBodyHook, RevocationHook
 
 if TYPE_CHECKING:
-    from .errors import AuthError
     from .jwks import KeyEvent
-    from .revocation import RevocationHook
 
 __all__ = [
     "PREFETCH_MODES",
@@ -37,8 +36,6 @@ __all__ = [
 logger = logging.getLogger("jwtguard")
 
 
-#: Called with the error and the default problem-details body; returns the body to send instead.
-ErrorBodyHook = Callable[["AuthError", dict[str, Any]], Mapping[str, Any]]
 #: Called with every key-management event (fetches, stale keys served, refreshes suppressed).
 KeyEventHook = Callable[["KeyEvent"], None]
 
