@@ -195,3 +195,16 @@ def test_hooks_must_be_callable(issuer: DevIssuer) -> None:
     for name in ("error_body_hook", "key_event_hook", "revocation_hook"):
         with pytest.raises(ConfigurationError, match=f"{name} must be a callable"):
             issuer.settings(**{name: 1})
+
+
+def test_a_token_in_use_survives_a_burst_of_new_ones(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = Guard(issuer.settings(token_cache_size=50))
+    calls = count_verifications(guard, monkeypatch)
+    hot = issuer.token(subject="hot")
+    guard.authenticate(f"Bearer {hot}")
+    for n in range(200):  # four times the cache's size in new tokens, while the hot one keeps being used
+        guard.authenticate(f"Bearer {issuer.token(subject=f'burst-{n}')}")
+        guard.authenticate(f"Bearer {hot}")
+    assert calls.count("verify") == 201  # the hot token was verified once, each new token once
+    assert guard._token_cache is not None
+    assert len(guard._token_cache) == 50
