@@ -19,7 +19,7 @@ from .principal import Principal
 from .responses import RenderedError
 from .settings import Settings
 
-__all__ = ["JWTGuardMiddleware", "RequireScopes", "require_scopes"]
+__all__ = ["JWTGuardMiddleware", "RequireScopes", "request_info", "require_scopes", "route_path"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.
@@ -51,12 +51,7 @@ class JWTGuardMiddleware:
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        request = RequestInfo(
-            scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
-            scope.get("path", ""),
-            str(client[0]) if client else None,
-        )
+        request = request_info(scope)
         authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
         try:
             principal = await self.guard.acheck_request(request, authorization)
@@ -113,6 +108,31 @@ class JWTGuardMiddleware:
             return message
 
         return lifespan_receive
+
+
+def request_info(scope: Scope) -> RequestInfo:
+    """Method, full path, client address, and route path of an `http` or `websocket` scope."""
+    client = scope.get("client")
+    path: str = scope.get("path", "")
+    return RequestInfo(
+        scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+        path,
+        str(client[0]) if client else None,
+        route_path(path, scope.get("root_path", "")),
+    )
+
+
+def route_path(path: str, root_path: str) -> str:
+    """The path below the mount point, as Starlette's routers match it: `path` without `root_path`.
+
+    ASGI's `path` includes `root_path`. When it does not start with `root_path` followed by '/' (or end
+    there), routers match the whole `path`, and so does this.
+    """
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest
+    return path
 
 
 async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: RenderedError) -> None:

@@ -476,8 +476,9 @@ class Guard:
     def is_excluded(self, path: str) -> bool:
         """True when `path` is listed in `exclude_paths` (exactly, or under a '/*' prefix).
 
-        A path with dot segments or empty segments is never excluded, so '/public/../admin' cannot
-        borrow the exclusion of '/public/*'.
+        `path` is the route path: what the application routes on, below its mount point (ASGI `path`
+        minus `root_path`, WSGI `PATH_INFO`). A path with dot segments or empty segments is never
+        excluded, so '/public/../admin' cannot borrow the exclusion of '/public/*'.
         """
         if path in self._excluded_exact:
             return True
@@ -490,7 +491,7 @@ class Guard:
 
         Raises `AuthError` (already logged) when the request must be refused.
         """
-        if self._excluded_exact and self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
             hit = self._fast_hit(authorization)
@@ -511,7 +512,7 @@ class Guard:
 
     async def acheck_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Like `check_request`, for the event loop."""
-        if self._excluded_exact and self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
             hit = self._fast_hit(authorization)
@@ -604,6 +605,12 @@ def _media_type(value: object) -> str:
     """RFC 7515 §4.1.9: `typ` compares case-insensitively, with "application/" optional."""
     text = value.lower() if isinstance(value, str) else ""
     return text[len("application/") :] if text.startswith("application/") else text
+
+
+def _route_path(request: RequestInfo) -> str:
+    # Never the full path: a client that can set the mount prefix (a forwarded prefix header, for one)
+    # would choose which exclusion a protected route falls under.
+    return request.path if request.route_path is None else request.route_path
 
 
 def _close(awaitable: object) -> None:
