@@ -111,14 +111,16 @@ class JWTGuardMiddleware:
 
 
 def request_info(scope: Scope) -> RequestInfo:
-    """Method, full path, client address, and route path of an `http` or `websocket` scope."""
+    """Method, full path, client address, route path and raw query string of an `http` or `websocket` scope."""
     client = scope.get("client")
     path: str = scope.get("path", "")
+    query: bytes = scope.get("query_string", b"")
     return RequestInfo(
         scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
         path,
         str(client[0]) if client else None,
         route_path(path, scope.get("root_path", "")),
+        query.decode("latin-1") if query else "",
     )
 
 

@@ -55,6 +55,7 @@ def _request_info(request: HttpRequest) -> RequestInfo:
         path=request.path,
         client=request.META.get("REMOTE_ADDR"),
         route_path=request.path_info,
+        query_string=request.META.get("QUERY_STRING", ""),
     )
 
 

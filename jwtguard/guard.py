@@ -26,7 +26,7 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from ._logging import RequestInfo, log_acceptance, log_rejection
 from ._token import ParsedToken, fingerprint, parse_token
-from .bearer import extract_bearer_token
+from .bearer import extract_bearer_token, query_has_access_token
 from .errors import (
     AlgorithmNotAllowed,
     AudienceInvalid,
@@ -40,6 +40,7 @@ from .errors import (
     SignatureInvalid,
     TokenContext,
     TokenExpired,
+    TokenInQuery,
     TokenMissing,
     TokenNotYetValid,
     TokenRevoked,
@@ -58,6 +59,7 @@ _ALGORITHMS: Mapping[str, Algorithm] = {
 }
 _DOT_SEGMENT = ("/./", "/../", "//")
 _HASHES: Mapping[int, Any] = {256: hashes.SHA256, 384: hashes.SHA384, 512: hashes.SHA512}
+_REASON_IN_QUERY = "access_token parameter in the query string (RFC 6750 §2.3); not read, the URL may be logged"
 
 
 class _Verified(NamedTuple):
@@ -489,11 +491,14 @@ class Guard:
     def check_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Apply the request policy: a `Principal`, or None when the request may pass without one.
 
-        Raises `AuthError` (already logged) when the request must be refused.
+        Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
+        in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
         """
         if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
+            if request.query_string and query_has_access_token(request.query_string):
+                raise TokenInQuery(_REASON_IN_QUERY)
             hit = self._fast_hit(authorization)
             if hit is not None:
                 log_acceptance(hit.principal, hit.context, request)
@@ -515,6 +520,8 @@ class Guard:
         if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
+            if request.query_string and query_has_access_token(request.query_string):
+                raise TokenInQuery(_REASON_IN_QUERY)
             hit = self._fast_hit(authorization)
             if hit is not None:
                 log_acceptance(hit.principal, hit.context, request)

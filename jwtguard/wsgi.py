@@ -25,7 +25,7 @@ GUARD_KEY = "jwtguard.guard"
 
 
 def request_info(environ: WSGIEnvironment) -> RequestInfo:
-    """Method, full path (SCRIPT_NAME + PATH_INFO), client address and route path (PATH_INFO).
+    """Method, full path (SCRIPT_NAME + PATH_INFO), client address, route path (PATH_INFO) and raw query.
 
     Paths are decoded as UTF-8, like ASGI's. Applications route on PATH_INFO alone: SCRIPT_NAME is the mount
     point, and servers and proxy middleware may take it from a request header.
@@ -37,6 +37,7 @@ def request_info(environ: WSGIEnvironment) -> RequestInfo:
         path=_decode_path(script_name) + path_info if script_name else path_info,
         client=environ.get("REMOTE_ADDR") or None,
         route_path=path_info,
+        query_string=environ.get("QUERY_STRING", ""),
     )
 
 
