@@ -33,11 +33,11 @@ def request_info(environ: WSGIEnvironment) -> RequestInfo:
     script_name: str = environ.get("SCRIPT_NAME", "")
     path_info = _decode_path(environ.get("PATH_INFO", ""))
     return RequestInfo(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        path=_decode_path(script_name) + path_info if script_name else path_info,
-        client=environ.get("REMOTE_ADDR") or None,
-        route_path=path_info,
-        query_string=environ.get("QUERY_STRING", ""),
+        environ.get("REQUEST_METHOD", "GET"),
+        _decode_path(script_name) + path_info if script_name else path_info,
+        environ.get("REMOTE_ADDR") or None,
+        path_info,
+        environ.get("QUERY_STRING", ""),
     )
 
 
