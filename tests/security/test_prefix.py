@@ -27,7 +27,7 @@ from .served import ADMIN, DOCS
 
 
 @dataclass(frozen=True)
-class Setup:
+class PrefixServer:
     """A running server, and how a client there puts a prefix in front of the route path."""
 
     url: str
@@ -83,33 +83,33 @@ def proxy_fix_app(kit: Kit) -> flask.Flask:
 
 
 @pytest.fixture(scope="module", params=["daphne-starlette", "daphne-django", "gunicorn-flask", "proxyfix-flask"])
-def setup(request: pytest.FixtureRequest, kit: Kit) -> Iterator[Setup]:
-    server, stack = request.param.split("-")
-    if server == "proxyfix":
+def server(request: pytest.FixtureRequest, kit: Kit) -> Iterator[PrefixServer]:
+    name, stack = request.param.split("-")
+    if name == "proxyfix":
         with live_wsgi_server(proxy_fix_app(kit)) as url:
-            yield Setup(url, "X-Forwarded-Prefix", prefix_in_path=False, logs_here=True)
+            yield PrefixServer(url, "X-Forwarded-Prefix", prefix_in_path=False, logs_here=True)
         return
-    command, header = (daphne, "Daphne-Root-Path") if server == "daphne" else (gunicorn, "SCRIPT_NAME")
+    command, header = (daphne, "Daphne-Root-Path") if name == "daphne" else (gunicorn, "SCRIPT_NAME")
     with server_process(command, served_environ(kit, stack)) as url:
-        yield Setup(url, header, prefix_in_path=True, logs_here=False)
+        yield PrefixServer(url, header, prefix_in_path=True, logs_here=False)
 
 
 def test_a_forged_prefix_does_not_open_a_protected_route(
-    setup: Setup, kit: Kit, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
+    server: PrefixServer, kit: Kit, http: httpx.Client, jwtguard_logs: pytest.LogCaptureFixture
 ) -> None:
     # The client asks for /admin below a forged mount point /public: the app routes /admin, which is not
     # excluded, whatever the full path /public/admin looks like.
-    forged = setup.get(http, "/admin", prefix="/public")
+    forged = server.get(http, "/admin", prefix="/public")
     assert forged.status_code == 401, forged.text
     assert forged.json()["code"] == "token_missing"
     assert ADMIN not in forged.text
-    if setup.logs_here:
+    if server.logs_here:
         [record] = records(jwtguard_logs, "token_missing")
         assert record["path"] == "/public/admin"  # the log keeps the full path
 
     # The excluded route itself stays public, below any prefix; a token still opens /admin.
-    assert setup.get(http, "/public/docs").text == DOCS
-    assert setup.get(http, "/public/docs", prefix="/public").text == DOCS
+    assert server.get(http, "/public/docs").text == DOCS
+    assert server.get(http, "/public/docs", prefix="/public").text == DOCS
     token = kit.token(subject="ann")
-    assert setup.get(http, "/admin", token=token).text == f"{ADMIN} for ann"
-    assert setup.get(http, "/admin", prefix="/public", token=token).text == f"{ADMIN} for ann"
+    assert server.get(http, "/admin", token=token).text == f"{ADMIN} for ann"
+    assert server.get(http, "/admin", prefix="/public", token=token).text == f"{ADMIN} for ann"
