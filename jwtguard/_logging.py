@@ -33,11 +33,18 @@ def sanitize(value: object) -> str | None:
 
 
 class RequestInfo(NamedTuple):
-    """What the log says about the request itself."""
+    """What the request policy and the log need to know about the request itself.
+
+    `path` is the full path (mount prefix included), for the log. `route_path` is the path the application
+    routes on, with the mount prefix removed (None: the same as `path`); `exclude_paths` match it, because a
+    prefix is often set by whoever sends the request. `query_string` is the raw query, still percent-encoded.
+    """
 
     method: str
     path: str
     client: str | None
+    route_path: str | None = None
+    query_string: str = ""
 
 
 def log_rejection(error: AuthError, request: RequestInfo) -> None:

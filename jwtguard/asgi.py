@@ -19,11 +19,28 @@ from .principal import Principal
 from .responses import RenderedError
 from .settings import Settings
 
-__all__ = ["JWTGuardMiddleware", "RequireScopes", "require_scopes"]
+__all__ = ["JWTGuardMiddleware", "RequireScopes", "request_info", "require_scopes", "route_path"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.
 _WS_POLICY_VIOLATION = 1008
+
+
+# Where route helpers record their refusals for the middleware: `scope[_REFUSALS_KEY]` is a `_Refusals`.
+_REFUSALS_KEY = "jwtguard.refusals"
+
+
+class _Refusals(list[AuthError]):
+    """The refusals route helpers recorded in the current HTTP request, before raising them.
+
+    Wrapped around an app (or around an app that mounts another), the middleware sits outside the app's
+    `ServerErrorMiddleware`, which answers a route helper's refusal with a 500 before re-raising it. Once a
+    refusal is recorded, the middleware holds back a 5xx response until the app is done: if an `AuthError`
+    comes out, jwtguard's answer replaces it; otherwise (the app caught the refusal, then failed on its own)
+    it goes out as it was. A list, because it is created for every request and must cost next to nothing.
+    """
+
+    __slots__ = ()
 
 
 def _guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
@@ -37,8 +54,8 @@ class JWTGuardMiddleware:
 
     On success `scope["auth"]` and `scope["user"]` are the `Principal`; on an excluded path or an
     anonymous request (with `allow_anonymous`) they are Starlette's empty credentials and
-    `UnauthenticatedUser`. Errors raised by `require_scopes` / `RequireScopes` inside the app are
-    rendered here too, in the same format.
+    `UnauthenticatedUser`. Refusals by `require_scopes` / `RequireScopes` inside the app are rendered
+    here too, in the same format, whether the middleware was added with `add_middleware` or wraps the app.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings | None = None, guard: Guard | None = None) -> None:
@@ -51,12 +68,7 @@ class JWTGuardMiddleware:
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        request = RequestInfo(
-            scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
-            scope.get("path", ""),
-            str(client[0]) if client else None,
-        )
+        request = request_info(scope)
         authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
         try:
             principal = await self.guard.acheck_request(request, authorization)
@@ -68,17 +80,39 @@ class JWTGuardMiddleware:
         else:
             scope["auth"] = scope["user"] = principal
 
-        if scope["type"] == "http":
-            try:
-                await self.app(scope, receive, send)
-            except AuthError as exc:  # a route-level scope check, raised before the endpoint answered
-                rendered = self.guard.reject(exc, request)
-                try:
-                    await _send_error(scope, receive, send, rendered)
-                except Exception:  # the response had started after all: the server refuses a second one
-                    raise exc from None
+        if scope["type"] != "http":
+            await self._websocket_app(scope, receive, send, request)
             return
-        await self._websocket_app(scope, receive, send, request)
+
+        scope[_REFUSALS_KEY] = refusals = _Refusals()
+        held: list[Message] | None = None  # a 5xx response that started after a recorded refusal
+
+        async def send_or_hold(message: Message) -> None:
+            nonlocal held
+            if not refusals:  # every ordinary request
+                await send(message)
+            elif held is not None:
+                held.append(message)
+            elif message["type"] == "http.response.start" and message["status"] >= 500:
+                held = [message]
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_or_hold)
+        except AuthError as exc:  # a route-level refusal, raised before the endpoint answered
+            rendered = self.guard.reject(exc, request)
+            try:
+                await _send_error(scope, receive, send, rendered)  # in place of any response held back
+            except Exception:  # the response had started after all: the server refuses a second one
+                raise exc from None
+            return
+        except Exception:
+            if held is not None:
+                await _send_all(held, send)
+            raise
+        if held is not None:  # the app caught the refusal, then failed on its own
+            await _send_all(held, send)
 
     async def _websocket_app(self, scope: Scope, receive: Receive, send: Send, request: RequestInfo) -> None:
         # A WebSocket refused after accept cannot be answered with a handshake denial: track the accept.
@@ -115,6 +149,40 @@ class JWTGuardMiddleware:
         return lifespan_receive
 
 
+def request_info(scope: Scope) -> RequestInfo:
+    """Method, full path, client address, route path and raw query string of an `http` or `websocket` scope."""
+    client = scope.get("client")
+    path: str = scope.get("path", "")
+    root_path: str = scope.get("root_path", "")
+    query: bytes = scope.get("query_string", b"")
+    return RequestInfo(
+        scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+        path,
+        str(client[0]) if client else None,
+        route_path(path, root_path) if root_path else path,
+        query.decode("latin-1") if query else "",
+    )
+
+
+def route_path(path: str, root_path: str) -> str:
+    """The path below the mount point, as Starlette's routers match it: `path` without `root_path`.
+
+    ASGI's `path` includes `root_path`. When it does not start with `root_path` followed by '/' (or end
+    there), routers match the whole `path`, and so does this.
+    """
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest
+    return path
+
+
+async def _send_all(held: list[Message], send: Send) -> None:
+    """Send the response held back after a refusal: the app ended without an `AuthError` coming out."""
+    for message in held:
+        await send(message)
+
+
 async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: RenderedError) -> None:
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in rendered.headers]
     if scope["type"] == "http":
@@ -133,9 +201,16 @@ async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: Rend
 
 
 def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
-    if "auth" not in connection.scope:
+    scope = connection.scope
+    if "auth" not in scope:
         raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
-    return require_principal(connection.scope["auth"], scopes)
+    try:
+        return require_principal(scope["auth"], scopes)
+    except AuthError as exc:
+        refusals = scope.get(_REFUSALS_KEY)
+        if isinstance(refusals, _Refusals):  # so that the app's own 500 for it can be replaced
+            refusals.append(exc)
+        raise
 
 
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:

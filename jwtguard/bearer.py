@@ -1,13 +1,17 @@
-"""Bearer credentials from the Authorization header, strictly per RFC 6750 §2.1, and nowhere else."""
+"""Bearer credentials from the Authorization header, strictly per RFC 6750 §2.1, and nowhere else.
+
+Tokens sent in the query string (RFC 6750 §2.3) are only detected, so that they can be refused.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from urllib.parse import unquote_plus
 
 from .errors import InvalidRequest, TokenMalformed, TokenMissing
 
-__all__ = ["extract_bearer_token"]
+__all__ = ["extract_bearer_token", "query_has_access_token"]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; auth-scheme = token
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -63,3 +67,19 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
         # Spaces, commas, control or non-ASCII characters: several tokens, auth-params or junk.
         raise InvalidRequest("Bearer credentials are not a single b64token")
     return credentials
+
+
+def query_has_access_token(query_string: str) -> bool:
+    """True when the raw (percent-encoded) query string has a parameter named `access_token`.
+
+    Names are compared once percent-decoded, as the application's own query parser decodes them; values
+    are never looked at.
+    """
+    # Most query strings contain neither the name nor a percent escape that could spell it: no parse.
+    if "access_token" not in query_string and "%" not in query_string:
+        return False
+    for parameter in query_string.split("&"):
+        name = parameter.partition("=")[0]
+        if name == "access_token" or ("%" in name and unquote_plus(name) == "access_token"):
+            return True
+    return False

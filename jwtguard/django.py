@@ -49,7 +49,14 @@ def settings_from_django() -> Settings:
 
 
 def _request_info(request: HttpRequest) -> RequestInfo:
-    return RequestInfo(method=request.method or "GET", path=request.path, client=request.META.get("REMOTE_ADDR"))
+    # Django's URL resolver matches `path_info`: `path` without the script prefix (the mount point).
+    return RequestInfo(
+        method=request.method or "GET",
+        path=request.path,
+        client=request.META.get("REMOTE_ADDR"),
+        route_path=request.path_info,
+        query_string=request.META.get("QUERY_STRING", ""),
+    )
 
 
 def _response(rendered: RenderedError) -> HttpResponse:

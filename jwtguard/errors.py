@@ -5,6 +5,7 @@
     └── AuthError                   a request is refused; carries its wire contract as class attributes
         ├── TokenMissing            401  no bearer credentials at all (no `error` attribute, RFC 6750 §3.1)
         ├── InvalidRequest          400  malformed `Authorization` header, or several credentials
+        │   └── TokenInQuery        400  an `access_token` parameter in the query string (RFC 6750 §5.3)
         ├── TokenMalformed          401  not a compact JWS: segments, base64url, JSON, member types
         ├── AlgorithmNotAllowed     401  `alg` outside the allow-list, or it does not fit the key
         ├── KeyNotFound             401  no key for the `kid`, even after a permitted refresh
@@ -49,6 +50,7 @@ __all__ = [
     "SignatureInvalid",
     "TokenContext",
     "TokenExpired",
+    "TokenInQuery",
     "TokenMalformed",
     "TokenMissing",
     "TokenNotYetValid",
@@ -165,6 +167,17 @@ class InvalidRequest(AuthError):
     error = "invalid_request"
     title = "Malformed Authorization header"
     description = "The Authorization header must be exactly 'Bearer <token>', sent once."
+
+
+class TokenInQuery(InvalidRequest):
+    """Raised when the query string has an `access_token` parameter (RFC 6750 §2.3), with or without a header.
+
+    URLs are kept in server, proxy and browser logs and sent on in `Referer` (RFC 6750 §5.3): the token is
+    never read from there, and the client is told where to send it instead. The code stays `invalid_request`.
+    """
+
+    title = "Access token in the URL"
+    description = "Send the access token in the Authorization header ('Bearer <token>'), never in the URL."
 
 
 class TokenMalformed(AuthError):

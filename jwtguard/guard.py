@@ -21,7 +21,7 @@ from ._jose import verify_signature
 from ._logging import RequestInfo, log_acceptance, log_rejection
 from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
-from .bearer import extract_bearer_token
+from .bearer import extract_bearer_token, query_has_access_token
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
@@ -33,6 +33,7 @@ from .errors import (
     RevocationUnavailable,
     SignatureInvalid,
     TokenContext,
+    TokenInQuery,
     TokenMissing,
     TokenRevoked,
 )
@@ -47,6 +48,7 @@ logger = logging.getLogger("jwtguard")
 
 _DOT_SEGMENT = ("/./", "/../", "//")
 _COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
+_REASON_IN_QUERY = "access_token parameter in the query string (RFC 6750 §2.3); not read, the URL may be logged"
 
 
 class _Verified(NamedTuple):
@@ -444,8 +446,9 @@ class Guard:
     def is_excluded(self, path: str) -> bool:
         """True when `path` is listed in `exclude_paths` (exactly, or under a '/*' prefix).
 
-        A path with dot segments or empty segments is never excluded, so '/public/../admin' cannot
-        borrow the exclusion of '/public/*'.
+        `path` is the route path: what the application routes on, below its mount point (ASGI `path`
+        minus `root_path`, WSGI `PATH_INFO`). A path with dot segments or empty segments is never
+        excluded, so '/public/../admin' cannot borrow the exclusion of '/public/*'.
         """
         if path in self._excluded_exact:
             return True
@@ -456,11 +459,14 @@ class Guard:
     def check_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Apply the request policy: a `Principal`, or None when the request may pass without one.
 
-        Raises `AuthError` (already logged) when the request must be refused.
+        Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
+        in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
         """
-        if self._excluded_exact and self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
+            if request.query_string and query_has_access_token(request.query_string):
+                raise TokenInQuery(_REASON_IN_QUERY)
             hit = self._fast_hit(authorization)
             if hit is not None:
                 log_acceptance(hit.principal, hit.context, request)
@@ -479,9 +485,11 @@ class Guard:
 
     async def acheck_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Like `check_request`, for the event loop."""
-        if self._excluded_exact and self.is_excluded(request.path):
+        if self._excluded_exact and self.is_excluded(_route_path(request)):
             return None
         try:
+            if request.query_string and query_has_access_token(request.query_string):
+                raise TokenInQuery(_REASON_IN_QUERY)
             hit = self._fast_hit(authorization)
             if hit is not None:
                 log_acceptance(hit.principal, hit.context, request)
@@ -552,6 +560,12 @@ def _parse(token: str) -> ParsedToken:
     except AuthError as exc:
         exc.context = TokenContext(token=token)
         raise
+
+
+def _route_path(request: RequestInfo) -> str:
+    # Never the full path: a client that can set the mount prefix (a forwarded prefix header, for one)
+    # would choose which exclusion a protected route falls under.
+    return request.path if request.route_path is None else request.route_path
 
 
 def _close(awaitable: object) -> None:

@@ -25,15 +25,25 @@ GUARD_KEY = "jwtguard.guard"
 
 
 def request_info(environ: WSGIEnvironment) -> RequestInfo:
-    """Method, full path (SCRIPT_NAME + PATH_INFO, decoded as UTF-8 like ASGI's) and client address."""
-    raw_path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    # PEP 3333 carries the path as latin-1 code points of the raw bytes.
-    path = raw_path.encode("latin-1", "replace").decode("utf-8", "replace")
+    """Method, full path (SCRIPT_NAME + PATH_INFO), client address, route path (PATH_INFO) and raw query.
+
+    Paths are decoded as UTF-8, like ASGI's. Applications route on PATH_INFO alone: SCRIPT_NAME is the mount
+    point, and servers and proxy middleware may take it from a request header.
+    """
+    script_name: str = environ.get("SCRIPT_NAME", "")
+    path_info = _decode_path(environ.get("PATH_INFO", ""))
     return RequestInfo(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        path=path,
-        client=environ.get("REMOTE_ADDR") or None,
+        environ.get("REQUEST_METHOD", "GET"),
+        _decode_path(script_name) + path_info if script_name else path_info,
+        environ.get("REMOTE_ADDR") or None,
+        path_info,
+        environ.get("QUERY_STRING", ""),
     )
+
+
+def _decode_path(path: str) -> str:
+    # PEP 3333 carries the path as latin-1 code points of the raw bytes.
+    return path.encode("latin-1", "replace").decode("utf-8", "replace")
 
 
 def status_line(status: int) -> str:

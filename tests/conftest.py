@@ -7,13 +7,17 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
+from werkzeug.serving import make_server
 
 from jwtguard.testing import DevIssuer, SigningKey, generate_key
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 
@@ -110,3 +114,17 @@ def live_server(app: ASGIApp, **config: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def live_wsgi_server(app: WSGIApplication) -> Iterator[str]:
+    """Serve the WSGI `app` with werkzeug's threaded server on 127.0.0.1 in a thread; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

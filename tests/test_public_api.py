@@ -28,9 +28,17 @@ def _is_module(name: str) -> bool:
 def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     classes = [obj for obj in vars(errors).values() if isinstance(obj, type) and issubclass(obj, errors.AuthError)]
     leaves = [cls for cls in classes if cls is not errors.AuthError]
-    assert len(leaves) == 16
     for cls in leaves:
         assert cls.__name__ in jwtguard.__all__
+    # One class per code; a refinement keeps its base's wire contract but for its own description.
+    refinements = [cls for cls in leaves if cls.__base__ is not errors.AuthError]
+    assert refinements == [errors.TokenInQuery]
+    for cls in refinements:
+        [base] = [parent for parent in cls.__bases__ if issubclass(parent, errors.AuthError)]
+        assert (cls.code, cls.status_code, cls.error) == (base.code, base.status_code, base.error)
+        assert cls.description != base.description
+    leaves = [cls for cls in leaves if cls not in refinements]
+    assert len(leaves) == 16
     codes = [cls.code for cls in leaves]
     assert len(set(codes)) == len(codes)
     assert {cls.code: cls.status_code for cls in leaves if cls.status_code != 401} == {

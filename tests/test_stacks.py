@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import jwt
 import pytest
 
+from jwtguard import TokenInQuery
 from jwtguard.testing import DevIssuer, SigningKey
 
 from .conftest import dead_url, records
@@ -39,6 +41,7 @@ class Case:
     authorization: Callable[[DevIssuer, dict[str, SigningKey]], list[str]]
     status: int
     code: str | None  # None: the request reaches the app
+    query: str = ""  # "{token}" stands for a valid token, which must then show up in no answer or log
 
 
 def bearer(token: str) -> list[str]:
@@ -128,6 +131,23 @@ CASES = [
         id="anonymous-bad-token",
     ),
     pytest.param(Case("anonymous", "/orders", lambda i, o: [], 401, "token_missing"), id="anonymous-scoped-route"),
+    # RFC 6750 §5.3: a token in the URL is refused, never read, whatever else the request carries.
+    pytest.param(
+        Case("default", "/me", lambda i, o: [], 400, "invalid_request", query="access_token={token}"),
+        id="token-in-query",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: bearer(i.token()), 400, "invalid_request", query="access_token={token}"),
+        id="token-in-query-and-header",
+    ),
+    pytest.param(
+        Case("default", "/me", lambda i, o: [], 400, "invalid_request", query="page=2&%61ccess%5Ftoken={token}"),
+        id="token-in-query-encoded-name",
+    ),
+    pytest.param(
+        Case("anonymous", "/me", lambda i, o: [], 400, "invalid_request", query="access_token={token}"),
+        id="token-in-query-anonymous",
+    ),
 ]
 
 
@@ -159,16 +179,24 @@ def test_every_stack_answers_identically(
     jwtguard_logs: pytest.LogCaptureFixture,
 ) -> None:
     authorization = case.authorization(module_issuer, other_keys)
+    secret = module_issuer.token(subject="in-the-url")
+    path = case.path + "?" + case.query.format(token=secret) if case.query else case.path
     answers: dict[str, Answer] = {}
     logs: dict[str, list[tuple[object, ...]]] = {}
     for name in STACKS:
         jwtguard_logs.clear()
-        answers[name] = stacks[(case.variant, name)](case.path, authorization)
+        answers[name] = stacks[(case.variant, name)](path, authorization)
         logs[name] = [
             tuple(record.get(field) for field in LOG_FIELDS)
             for record in records(jwtguard_logs)
             if record["code"] != "ok"
         ]
+        if case.query:
+            assert secret not in json.dumps(answers[name].body) + json.dumps(answers[name].headers), name
+            assert secret not in jwtguard_logs.text, name
+            # jwtguard's own records (Django's request logger keeps the request object, URL and all).
+            mine = [record for record in jwtguard_logs.records if record.name.startswith("jwtguard")]
+            assert all(secret not in str(value) for record in mine for value in vars(record).values()), name
 
     reference = answers["asgi"]
     assert reference.status == case.status
@@ -180,7 +208,27 @@ def test_every_stack_answers_identically(
         assert reference.headers["content-type"] == "application/problem+json"
         [record] = logs["asgi"]
         assert record[0] == case.code
+        assert record[4] == case.path  # never the query
         assert record[5] == "127.0.0.1"
+    if case.query and case.code is not None:
+        assert reference.body["detail"] == TokenInQuery.description
+        assert "Authorization header" in reference.headers["www-authenticate"]
     for name in STACKS:
         assert answers[name] == reference, name
         assert logs[name] == logs["asgi"], name
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_only_an_access_token_parameter_name_is_refused(
+    name: str, stacks: dict[tuple[str, str], Get], module_issuer: DevIssuer
+) -> None:
+    authorization = bearer(module_issuer.token(subject="ann"))
+    get = stacks[("default", name)]
+    for query in ("access_token", "access_token=", "a=1&access%5ftoken=x", "access%5Ftoken=x&b=2", "%61ccess_token"):
+        refused = get(f"/me?{query}", authorization)
+        assert (refused.status, refused.body["code"]) == (400, "invalid_request"), query
+    # A value, a longer name, a doubly encoded name, another case: not the parameter RFC 6750 §2.3 names.
+    for query in ("q=access_token", "access_tokens=1", "%2561ccess_token=x", "Access_Token=x", "x=%20&y=%61"):
+        assert get(f"/me?{query}", authorization) == Answer(200, {}, {"sub": "ann"}), query
+    # Excluded paths are not checked at all.
+    assert get("/health?access_token=x", []) == Answer(200, {}, {"sub": None})

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +35,7 @@ from jwtguard.testing import DevIssuer, KeyServer, SigningKey, generate_key
 from ..conftest import live_server
 
 AUDIENCE = "https://api.example.test"
+ROOT = Path(__file__).resolve().parent.parent.parent
 ALGORITHMS = get_default_algorithms()
 STATUS = {"ok": 200, "invalid_request": 400, "insufficient_scope": 403, "jwks_unavailable": 503}
 
@@ -198,3 +206,40 @@ def run_case(
         for record in logs.records:
             assert all(secret not in str(value) for value in vars(record).values())
     return response
+
+
+@contextmanager
+def server_process(command: Callable[[int], list[str]], environ: Mapping[str, str]) -> Iterator[str]:
+    """Run a server command in a subprocess on a listening 127.0.0.1 socket it inherits as file descriptor.
+
+    `command` gets the descriptor's number. Yields the base URL once the server answers; stops the server
+    (SIGTERM, then SIGKILL) on the way out. The variables in `environ` replace any JWTGUARD_* of this process.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # connections queue here until the server accepts: no race, no retry
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("JWTGUARD_")}
+    env.update(environ)
+    with sock, tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            command(sock.fileno()), pass_fds=[sock.fileno()], env=env, cwd=ROOT, stdout=output, stderr=output
+        )
+        try:
+            try:
+                httpx.get(url + "/", timeout=30)
+            except httpx.HTTPError as exc:
+                output.seek(0)
+                raise RuntimeError(f"{command(sock.fileno())} did not answer: {output.read().decode()}") from exc
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def python_module(module: str, *arguments: str) -> list[str]:
+    return [sys.executable, "-m", module, *arguments]

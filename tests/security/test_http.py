@@ -1,5 +1,5 @@
 """HTTP: the Authorization header's scheme, count and syntax, control characters, sizes, and tokens offered
-anywhere but the header (query string, body, cookie) — which are ignored."""
+anywhere but the header: refused in the query string (RFC 6750 §5.3), ignored in the body or a cookie."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ def with_token(template: str) -> Case:
     def build(k: Kit) -> Attempt:
         token = k.token()
         return Attempt(authorization=[template.format(token=token)], secrets=[token])
+
+    return build
+
+
+def query_token(path: str = "/?access_token={token}", *, header: bool = False) -> Case:
+    def build(k: Kit) -> Attempt:
+        token = k.token()
+        return Attempt(
+            authorization=[f"Bearer {k.token()}"] if header else [], path=path.format(token=token), secrets=[token]
+        )
 
     return build
 
@@ -70,8 +80,11 @@ CASES: list[object] = [
     pytest.param(header("Bearer " + "a" * 8193), "token_malformed", id="one-byte-over-the-cap"),
     pytest.param(header("Bearer " + "a." * 4000 + "a"), "token_malformed", id="thousands-of-segments"),
     pytest.param(header("Bearer " + "a" * 8192), "token_malformed", id="at-the-cap-but-not-a-jwt"),
-    # tokens anywhere but the Authorization header are ignored (RFC 6750 §2.2 and §2.3 are not supported)
-    pytest.param(lambda k: Attempt(params={"access_token": k.token()}, secrets=[]), "token_missing", id="query-string"),
+    # tokens anywhere but the Authorization header are not read (RFC 6750 §2.2 and §2.3 are not supported);
+    # one in the URL is refused outright, since URLs get logged (§5.3)
+    pytest.param(query_token(), "invalid_request", id="query-string"),
+    pytest.param(query_token(header=True), "invalid_request", id="query-string-and-a-valid-header"),
+    pytest.param(query_token("/?page=2&%61ccess%5Ftoken={token}"), "invalid_request", id="query-string-encoded-name"),
     pytest.param(lambda k: Attempt(data={"access_token": k.token()}, secrets=[]), "token_missing", id="form-body"),
     pytest.param(
         lambda k: Attempt(headers=[("Cookie", f"access_token={k.token()}")], secrets=[]), "token_missing", id="cookie"
@@ -83,8 +96,8 @@ CASES: list[object] = [
     ),
     pytest.param(
         lambda k: Attempt(authorization=["Bearer garbage.garbage.garbage"], params={"access_token": k.token()}),
-        "token_malformed",
-        id="query-string-does-not-rescue-a-bad-header",
+        "invalid_request",
+        id="query-string-and-a-bad-header",
     ),
 ]
 
