@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from .errors import AuthError, TokenContext
 from .principal import Principal
 
-__all__ = ["RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
+__all__ = ["LOG_RECORDS", "LogRecords", "RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -104,3 +104,18 @@ def log_acceptance(principal: Principal, context: TokenContext, request: Request
         extra["jwtguard_sub"],
         extra=extra,
     )
+
+
+class LogRecords:
+    """The decision observer every guard has first: one record per decision on logger `jwtguard`."""
+
+    __slots__ = ()
+
+    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo) -> None:
+        log_acceptance(principal, context, request)
+
+    def refused(self, error: AuthError, request: RequestInfo) -> None:
+        log_rejection(error, request)
+
+
+LOG_RECORDS = LogRecords()

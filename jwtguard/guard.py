@@ -12,13 +12,13 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ._claims import ClaimPolicy
 from ._jose import verify_signature
-from ._logging import RequestInfo, log_acceptance, log_rejection
+from ._logging import LOG_RECORDS, RequestInfo
 from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
 from .bearer import extract_bearer_token, query_has_access_token
@@ -37,6 +37,7 @@ from .errors import (
     TokenMissing,
     TokenRevoked,
 )
+from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError, Renderer
@@ -63,6 +64,32 @@ class _Verified(NamedTuple):
     exp: float
     nbf: float | None
     iat: float | None
+
+
+class _Pending(NamedTuple):
+    """A token waiting for its key: parsed and routed, or found in the cache with a key refresh due."""
+
+    token: str
+    parsed: ParsedToken | None
+    route: _Route
+    kid: str | None
+    alg: str
+    cached: _Verified | None
+
+
+class _Fresh(NamedTuple):
+    """A token verified just now: scopes and the cache come next."""
+
+    token: str
+    verified: _Verified
+
+
+def _principal(step: _Verified | _Fresh) -> Principal:
+    return step.principal if isinstance(step, _Verified) else step.verified.principal
+
+
+def _context_of(step: _Verified | _Fresh) -> TokenContext:
+    return step.context if isinstance(step, _Verified) else step.verified.context
 
 
 class Candidate(NamedTuple):
@@ -105,10 +132,11 @@ class Guard:
         fetcher: Fetcher | None = None,
         key_clock: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
+        observers: Sequence[DecisionObserver] = (),
     ) -> None:
         """`fetcher` and `key_clock` are handed to every issuer's `KeySet` (tests inject them);
         `key_set` replaces the key set of a single-issuer configuration; `clock` is the wall clock
-        for `exp`/`nbf`/`iat`."""
+        for `exp`/`nbf`/`iat`; `observers` are told of every decision, after the log record."""
         self.settings = settings
         self._clock = clock
         trusted = settings.trusted_issuers
@@ -136,6 +164,8 @@ class Guard:
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
         self._revocation_hook = settings.revocation_hook
+        self._allow_anonymous = settings.allow_anonymous
+        self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._renderer = Renderer(
             realm=settings.realm,
             problem_type_base=settings.problem_type_base,
@@ -190,114 +220,120 @@ class Guard:
 
     def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch."""
-        return self._authenticate_sync(authorization)[0]
+        return self._authenticate_sync(authorization).principal
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Validate the bearer token in `authorization`; never blocks the event loop."""
-        return (await self._authenticate_async(authorization))[0]
+        return (await self._authenticate_async(authorization)).principal
 
-    def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        candidate, entry = self._cache_entry(authorization)
-        if entry is not None and candidate is not None:
+    # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
+    # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
+    # differ only in how they wait.
+
+    def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> _Verified:
+        step: _Verified | _Fresh | _Pending = self._begin_token(authorization)
+        while isinstance(step, _Pending):
             try:
-                key = entry.route.key_set.get_key(entry.kid, entry.alg)
+                key = step.route.key_set.get_key(step.kid, step.alg)
             except AuthError as exc:
-                self._cache_drop(candidate)
-                exc.context = entry.context
-                raise
-            if self._still_valid(candidate, entry, key):
-                self._finish_sync(entry.principal, entry.context, cached=True)
-                return entry.principal, entry.context
-        token, parsed, route = self._begin(authorization, candidate)
-        try:
-            key = route.key_set.get_key(parsed.kid, parsed.alg)
-        except AuthError as exc:
-            exc.context = _context(parsed, token)
-            raise
-        verified = self._verify(parsed, token, key, route)
-        self._finish_sync(verified.principal, verified.context)
-        self._cache_put(token, verified)
-        return verified.principal, verified.context
-
-    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[Principal, TokenContext]:
-        candidate, entry = self._cache_entry(authorization)
-        if entry is not None and candidate is not None:
-            try:
-                key_set = entry.route.key_set
-                key = key_set.cached_key(entry.kid, entry.alg) or await key_set.aget_key(entry.kid, entry.alg)
-            except AuthError as exc:
-                self._cache_drop(candidate)
-                exc.context = entry.context
-                raise
-            if self._still_valid(candidate, entry, key):
-                await self._finish_async(entry.principal, entry.context, cached=True)
-                return entry.principal, entry.context
-        token, parsed, route = self._begin(authorization, candidate)
-        try:
-            key_set = route.key_set
-            key = key_set.cached_key(parsed.kid, parsed.alg) or await key_set.aget_key(parsed.kid, parsed.alg)
-        except AuthError as exc:
-            exc.context = _context(parsed, token)
-            raise
-        verified = self._verify(parsed, token, key, route)
-        if self._revocation_hook is None:  # nothing to await: spare the coroutine
-            self._finish_sync(verified.principal, verified.context)
-        else:
-            await self._finish_async(verified.principal, verified.context)
-        self._cache_put(token, verified)
-        return verified.principal, verified.context
-
-    def _fast_hit(self, authorization: str | Sequence[str] | None) -> _Verified | None:
-        """The whole check for a cached token whose key needs no lookup: no I/O, no await.
-
-        None means "take the full path" (not cached, a key refresh is due, or a revocation hook must run).
-        """
+                raise self._key_failed(step, exc) from None
+            step = self._complete(step, key, authorization)
         if self._revocation_hook is not None:
-            return None
+            self._check_revoked(self._revocation_sync(_principal(step)), _context_of(step))
+        return self._settle(step)
+
+    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> _Verified:
+        return await self._continue_async(self._begin_token(authorization), authorization)
+
+    async def _continue_async(
+        self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
+    ) -> _Verified:
+        while isinstance(step, _Pending):
+            key_set = step.route.key_set
+            try:
+                key = key_set.cached_key(step.kid, step.alg) or await key_set.aget_key(step.kid, step.alg)
+            except AuthError as exc:
+                raise self._key_failed(step, exc) from None
+            step = self._complete(step, key, authorization)
+        if self._revocation_hook is not None:
+            self._check_revoked(await self._revocation_async(_principal(step)), _context_of(step))
+        return self._settle(step)
+
+    def _begin_token(self, authorization: str | Sequence[str] | None) -> _Verified | _Pending:
+        """A cached token whose key is still the trusted one (final but for revocation), or what to look up."""
         candidate, entry = self._cache_entry(authorization)
-        if entry is None or candidate is None:
-            return None
-        try:
-            key = entry.route.key_set.cached_key(entry.kid, entry.alg)
-        except AuthError:
-            return None  # the kid's key changed type: the full path says how
-        if key is None or not self._still_valid(candidate, entry, key):
-            return None
-        return entry  # scopes passed when it was cached, and settings do not change
+        if entry is not None and candidate is not None:
+            try:
+                key = entry.route.key_set.cached_key(entry.kid, entry.alg)
+            except AuthError:
+                key = None  # the kid's key changed type: the lookup says how
+            if key is None:  # a refresh is due: look the key up, then compare
+                return _Pending(candidate, None, entry.route, entry.kid, entry.alg, entry)
+            if self._still_valid(candidate, entry, key):
+                return entry
+        token, parsed, route = self._begin(authorization, candidate)
+        return _Pending(token, parsed, route, parsed.kid, parsed.alg, None)
 
-    def _finish_sync(self, principal: Principal, context: TokenContext, *, cached: bool = False) -> None:
-        """Revocation (every request), then scopes (a cached token passed them already)."""
-        try:
-            if self._revocation_hook is not None:
-                result = self._call_revocation_hook(principal)
-                if inspect.isawaitable(result):
-                    # Nothing can await it here (WSGI, Django, `authenticate`): a server fault, never a 500.
-                    _close(result)
-                    logger.error(
-                        "jwtguard: revocation_hook returned an awaitable, which cannot be awaited without an event "
-                        "loop (WSGI, Django, Guard.authenticate); refusing the token. Make the hook a plain function "
-                        "or use the ASGI middleware."
-                    )
-                    raise RevocationUnavailable("revocation_hook returned an awaitable where none can be awaited")
-                self._check_revoked(result)
-            if not cached:
-                self._check_scopes(principal)
-        except AuthError as exc:
-            exc.context = context
-            raise
+    def _complete(
+        self, step: _Pending, key: VerificationKey, authorization: str | Sequence[str] | None
+    ) -> _Verified | _Fresh | _Pending:
+        """After the key lookup, no I/O: a cached token whose key is unchanged, or the signature and claims."""
+        entry = step.cached
+        if entry is not None:
+            if self._still_valid(step.token, entry, key):
+                return entry
+            token, parsed, route = self._begin(authorization, None)  # its key changed: verify it afresh
+            return _Pending(token, parsed, route, parsed.kid, parsed.alg, None)
+        if step.parsed is None:  # pragma: no cover  # a pending step has a parsed token or a cache entry
+            raise TokenMissing("no token")
+        return _Fresh(step.token, self._verify(step.parsed, step.token, key, step.route))
 
-    async def _finish_async(self, principal: Principal, context: TokenContext, *, cached: bool = False) -> None:
-        try:
-            if self._revocation_hook is not None:
-                result = self._call_revocation_hook(principal)
-                if inspect.isawaitable(result):
-                    result = await self._await_revocation(result)
-                self._check_revoked(result)
-            if not cached:
-                self._check_scopes(principal)
-        except AuthError as exc:
-            exc.context = context
-            raise
+    def _key_failed(self, step: _Pending, error: AuthError) -> AuthError:
+        if step.cached is not None:
+            self._cache_drop(step.token)
+            error.context = step.cached.context
+        elif step.parsed is not None:
+            error.context = _context(step.parsed, step.token)
+        return error
+
+    def _settle(self, step: _Verified | _Fresh) -> _Verified:
+        """Scopes for a token verified just now (a cached one passed them), then the cache."""
+        if isinstance(step, _Verified):
+            return step
+        verified = step.verified
+        if self._required_scopes and not verified.principal.scopes.issuperset(self._required_scopes):
+            raise InsufficientScope(
+                self._required_scopes, "token lacks a scope in required_scopes", context=verified.context
+            )
+        self._cache_put(step.token, verified)
+        return verified
+
+    def _revocation_sync(self, principal: Principal) -> object:
+        result = self._call_revocation_hook(principal)
+        if inspect.isawaitable(result):
+            # Nothing can await it here (WSGI, Django, `authenticate`): a server fault, never a 500.
+            _close(result)
+            logger.error(
+                "jwtguard: revocation_hook returned an awaitable, which cannot be awaited without an event "
+                "loop (WSGI, Django, Guard.authenticate); refusing the token. Make the hook a plain function "
+                "or use the ASGI middleware."
+            )
+            raise RevocationUnavailable(
+                "revocation_hook returned an awaitable where none can be awaited", context=principal.token_context
+            )
+        return result
+
+    async def _revocation_async(self, principal: Principal) -> object:
+        result = self._call_revocation_hook(principal)
+        if inspect.isawaitable(result):
+            try:
+                return await result
+            except Exception:
+                logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
+                raise TokenRevoked(
+                    "revocation check failed; refused (fail closed)", context=principal.token_context
+                ) from None
+        return result
 
     # -- the verified-token cache -----------------------------------------------------------------
 
@@ -346,23 +382,14 @@ class Guard:
             return self._revocation_hook(principal)  # type: ignore[misc]  # checked by the callers
         except Exception:  # a broken store must not let tokens through, nor answer 500
             logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
-            raise TokenRevoked("revocation check failed; refused (fail closed)") from None
-
-    async def _await_revocation(self, result: Awaitable[object]) -> object:
-        try:
-            return await result
-        except Exception:
-            logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
-            raise TokenRevoked("revocation check failed; refused (fail closed)") from None
+            raise TokenRevoked(
+                "revocation check failed; refused (fail closed)", context=principal.token_context
+            ) from None
 
     @staticmethod
-    def _check_revoked(result: object) -> None:
+    def _check_revoked(result: object, context: TokenContext) -> None:
         if result is not False:  # only an explicit False lets a token through
-            raise TokenRevoked("revocation_hook reports the token or its subject revoked")
-
-    def _check_scopes(self, principal: Principal) -> None:
-        if self._required_scopes and not principal.scopes.issuperset(self._required_scopes):
-            raise InsufficientScope(self._required_scopes, "token lacks a scope in required_scopes")
+            raise TokenRevoked("revocation_hook reports the token or its subject revoked", context=context)
 
     def _begin(
         self, authorization: str | Sequence[str] | None, candidate: str | None
@@ -462,49 +489,52 @@ class Guard:
         Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
         in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
         """
-        if self._excluded_exact and self.is_excluded(_route_path(request)):
-            return None
         try:
-            if request.query_string and query_has_access_token(request.query_string):
-                raise TokenInQuery(_REASON_IN_QUERY)
-            hit = self._fast_hit(authorization)
-            if hit is not None:
-                log_acceptance(hit.principal, hit.context, request)
-                return hit.principal
-            principal, context = self._authenticate_sync(authorization)
-        except TokenMissing as exc:
-            if self.settings.allow_anonymous:
+            if self._passes_unchecked(request):
                 return None
-            log_rejection(exc, request)
-            raise
+            verified = self._authenticate_sync(authorization)
         except AuthError as exc:
-            log_rejection(exc, request)
-            raise
-        log_acceptance(principal, context, request)
-        return principal
+            self._refuse(exc, request)
+            return None
+        return self._accept(verified, request)
 
     async def acheck_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
-        """Like `check_request`, for the event loop."""
-        if self._excluded_exact and self.is_excluded(_route_path(request)):
-            return None
+        """Like `check_request`, for the event loop; a cached token is decided without awaiting anything."""
         try:
-            if request.query_string and query_has_access_token(request.query_string):
-                raise TokenInQuery(_REASON_IN_QUERY)
-            hit = self._fast_hit(authorization)
-            if hit is not None:
-                log_acceptance(hit.principal, hit.context, request)
-                return hit.principal
-            principal, context = await self._authenticate_async(authorization)
-        except TokenMissing as exc:
-            if self.settings.allow_anonymous:
+            if self._passes_unchecked(request):
                 return None
-            log_rejection(exc, request)
-            raise
+            step = self._begin_token(authorization)
+            if type(step) is _Verified and self._revocation_hook is None:
+                verified = step
+            else:
+                verified = await self._continue_async(step, authorization)
         except AuthError as exc:
-            log_rejection(exc, request)
-            raise
-        log_acceptance(principal, context, request)
-        return principal
+            self._refuse(exc, request)
+            return None
+        return self._accept(verified, request)
+
+    def _passes_unchecked(self, request: RequestInfo) -> bool:
+        """True on an excluded path; raises `TokenInQuery` for a token in the URL."""
+        if self._excluded_exact and self.is_excluded(_route_path(request)):
+            return True
+        if request.query_string and query_has_access_token(request.query_string):
+            raise TokenInQuery(_REASON_IN_QUERY)
+        return False
+
+    # -- the exits: every decision leaves through one of these ------------------------------------
+
+    def _accept(self, verified: _Verified, request: RequestInfo) -> Principal:
+        for observer in self._observers:
+            observer.accepted(verified.principal, verified.context, request)
+        return verified.principal
+
+    def _refuse(self, error: AuthError, request: RequestInfo) -> None:
+        """Returns when the request may pass anonymously (`allow_anonymous`, no credentials); else raises."""
+        if self._allow_anonymous and isinstance(error, TokenMissing):
+            return
+        for observer in self._observers:
+            observer.refused(error, request)
+        raise error
 
     # -- lifecycle and health ---------------------------------------------------------------------
 
@@ -545,8 +575,9 @@ class Guard:
             route.key_set.close()
 
     def reject(self, error: AuthError, request: RequestInfo) -> RenderedError:
-        """Log `error` for `request` and render it; for errors raised after `check_request`."""
-        log_rejection(error, request)
+        """Log `error` for `request` and render it: for refusals after `check_request` (route-level checks)."""
+        for observer in self._observers:
+            observer.refused(error, request)
         return self.render(error)
 
     def render(self, error: AuthError) -> RenderedError:
