@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .asgi import JWTGuardMiddleware, RequireScopes, require_scopes
+import typing
+
+from .asgi import JWTGuardMiddleware
 from .errors import (
     AlgorithmNotAllowed,
     AudienceInvalid,
@@ -35,6 +37,9 @@ from .responses import RenderedError
 from .revocation import JtiDenylist
 from .settings import Issuer, Settings
 from .wsgi import JWTGuardWSGIMiddleware
+
+if typing.TYPE_CHECKING:
+    from .starlette import RequireScopes, require_scopes
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -77,3 +82,13 @@ __all__ = [
     "__version__",
     "require_scopes",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The Starlette route helpers import Starlette: loaded on first use, so `import jwtguard` imports no
+    # web framework (Flask and Django apps never load it).
+    if name in ("RequireScopes", "require_scopes"):
+        from . import starlette
+
+        return getattr(starlette, name)
+    raise AttributeError(f"module 'jwtguard' has no attribute {name!r}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, NamedTuple
+from typing import Any
 
+from ._request import RequestInfo
 from .errors import AuthError, TokenContext
 from .principal import Principal
 
@@ -30,21 +31,6 @@ def sanitize(value: object) -> str | None:
     if not text.isprintable():
         text = "".join(char if char.isprintable() else "?" for char in text)
     return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
-
-
-class RequestInfo(NamedTuple):
-    """What the request policy and the log need to know about the request itself.
-
-    `path` is the full path (mount prefix included), for the log. `route_path` is the path the application
-    routes on, with the mount prefix removed (None: the same as `path`); `exclude_paths` match it, because a
-    prefix is often set by whoever sends the request. `query_string` is the raw query, still percent-encoded.
-    """
-
-    method: str
-    path: str
-    client: str | None
-    route_path: str | None = None
-    query_string: str = ""
 
 
 def log_rejection(error: AuthError, request: RequestInfo) -> None:

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
 
-from starlette.authentication import AuthCredentials, UnauthenticatedUser
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from ._logging import RequestInfo
-from ._scopes import check_scopes, require_principal
+from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
-from .principal import Principal
 from .responses import RenderedError
 from .settings import Settings
 
-__all__ = ["JWTGuardMiddleware", "RequireScopes", "request_info", "require_scopes", "route_path"]
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+__all__ = ["JWTGuardMiddleware", "record_refusal"]
 # RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.
 _WS_POLICY_VIOLATION = 1008
 
 
 # Where route helpers record their refusals for the middleware: `scope[_REFUSALS_KEY]` is a `_Refusals`.
 _REFUSALS_KEY = "jwtguard.refusals"
+
+
+def record_refusal(scope: MutableMapping[str, Any], error: AuthError) -> None:
+    """Note a route helper's refusal in the request's scope before it is raised, so that the middleware can
+    answer it in place of the 500 an app's `ServerErrorMiddleware` would send for it."""
+    refusals = scope.get(_REFUSALS_KEY)
+    if isinstance(refusals, _Refusals):
+        refusals.append(error)
 
 
 class _Refusals(list[AuthError]):
@@ -59,8 +60,14 @@ class JWTGuardMiddleware:
     """
 
     def __init__(self, app: ASGIApp, settings: Settings | None = None, guard: Guard | None = None) -> None:
+        # Starlette's anonymous user and credentials, for excluded and anonymous requests: imported here, so
+        # that `import jwtguard` imports no web framework.
+        from starlette.authentication import AuthCredentials, UnauthenticatedUser
+
         self.app = app
         self.guard = _guard_from(settings, guard)
+        self._no_credentials = AuthCredentials
+        self._anonymous = UnauthenticatedUser
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -68,7 +75,7 @@ class JWTGuardMiddleware:
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
-        request = request_info(scope)
+        request = RequestInfo.from_scope(scope)
         authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
         try:
             principal = await self.guard.acheck_request(request, authorization)
@@ -76,7 +83,7 @@ class JWTGuardMiddleware:
             await _send_error(scope, receive, send, self.guard.render(exc))
             return
         if principal is None:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+            scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
         else:
             scope["auth"] = scope["user"] = principal
 
@@ -149,34 +156,6 @@ class JWTGuardMiddleware:
         return lifespan_receive
 
 
-def request_info(scope: Scope) -> RequestInfo:
-    """Method, full path, client address, route path and raw query string of an `http` or `websocket` scope."""
-    client = scope.get("client")
-    path: str = scope.get("path", "")
-    root_path: str = scope.get("root_path", "")
-    query: bytes = scope.get("query_string", b"")
-    return RequestInfo(
-        scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
-        path,
-        str(client[0]) if client else None,
-        route_path(path, root_path) if root_path else path,
-        query.decode("latin-1") if query else "",
-    )
-
-
-def route_path(path: str, root_path: str) -> str:
-    """The path below the mount point, as Starlette's routers match it: `path` without `root_path`.
-
-    ASGI's `path` includes `root_path`. When it does not start with `root_path` followed by '/' (or end
-    there), routers match the whole `path`, and so does this.
-    """
-    if root_path and path.startswith(root_path):
-        rest = path[len(root_path) :]
-        if not rest or rest[0] == "/":
-            return rest
-    return path
-
-
 async def _send_all(held: list[Message], send: Send) -> None:
     """Send the response held back after a refusal: the app ended without an `AuthError` coming out."""
     for message in held:
@@ -198,65 +177,3 @@ async def _send_error(scope: Scope, receive: Receive, send: Send, rendered: Rend
         await send({"type": "websocket.http.response.body", "body": rendered.body})
     else:
         await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION})
-
-
-def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
-    scope = connection.scope
-    if "auth" not in scope:
-        raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
-    try:
-        return require_principal(scope["auth"], scopes)
-    except AuthError as exc:
-        refusals = scope.get(_REFUSALS_KEY)
-        if isinstance(refusals, _Refusals):  # so that the app's own 500 for it can be replaced
-            refusals.append(exc)
-        raise
-
-
-def require_scopes(*scopes: str) -> Callable[[_F], _F]:
-    """Decorate a Starlette endpoint so it needs a token with all of `scopes`.
-
-    Unlike Starlette's `@requires`, which answers a bare 403, a refusal here is jwtguard's own
-    401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
-    """
-
-    scopes = check_scopes(scopes, "require_scopes")
-
-    def decorator(endpoint: _F) -> _F:
-        def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
-            for value in (*args, *kwargs.values()):
-                if isinstance(value, HTTPConnection):
-                    return value
-            raise TypeError(f"{endpoint.__qualname__} has no Request or WebSocket argument")
-
-        if inspect.iscoroutinefunction(endpoint):
-
-            @functools.wraps(endpoint)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _principal_of(find_connection(args, kwargs), scopes)
-                return await endpoint(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(endpoint)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            _principal_of(find_connection(args, kwargs), scopes)
-            return endpoint(*args, **kwargs)
-
-        return sync_wrapper  # type: ignore[return-value]
-
-    return decorator
-
-
-class RequireScopes:
-    """A FastAPI dependency: `principal: Principal = Depends(RequireScopes("orders:read"))`.
-
-    Returns the `Principal`; with no scopes it only requires a valid token. A refusal is rendered by
-    `JWTGuardMiddleware` in jwtguard's format (401 `token_missing` or 403 `insufficient_scope`).
-    """
-
-    def __init__(self, *scopes: str) -> None:
-        self.scopes = check_scopes(scopes, "RequireScopes")
-
-    def __call__(self, connection: HTTPConnection) -> Principal:
-        return _principal_of(connection, self.scopes)

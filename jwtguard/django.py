@@ -24,7 +24,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-from ._logging import RequestInfo
+from ._request import RequestInfo
 from ._scopes import check_scopes, require_principal
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
@@ -49,14 +49,8 @@ def settings_from_django() -> Settings:
 
 
 def _request_info(request: HttpRequest) -> RequestInfo:
-    # Django's URL resolver matches `path_info`: `path` without the script prefix (the mount point).
-    return RequestInfo(
-        method=request.method or "GET",
-        path=request.path,
-        client=request.META.get("REMOTE_ADDR"),
-        route_path=request.path_info,
-        query_string=request.META.get("QUERY_STRING", ""),
-    )
+    # request.META is the WSGI environ (or built from the ASGI scope): PATH_INFO is what the resolver matches.
+    return RequestInfo.from_environ(request.META)
 
 
 def _response(rendered: RenderedError) -> HttpResponse:

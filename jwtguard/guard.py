@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 from ._claims import ClaimPolicy
 from ._jose import verify_signature
-from ._logging import LOG_RECORDS, RequestInfo
+from ._logging import LOG_RECORDS
+from ._request import RequestInfo
 from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
 from .bearer import extract_bearer_token, query_has_access_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
-from ._logging import RequestInfo
+from ._request import RequestInfo
 from .errors import AuthError, TokenContext
 from .principal import Principal
 

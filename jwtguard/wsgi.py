@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from ._logging import RequestInfo
+from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .responses import RenderedError
@@ -25,25 +25,8 @@ GUARD_KEY = "jwtguard.guard"
 
 
 def request_info(environ: WSGIEnvironment) -> RequestInfo:
-    """Method, full path (SCRIPT_NAME + PATH_INFO), client address, route path (PATH_INFO) and raw query.
-
-    Paths are decoded as UTF-8, like ASGI's. Applications route on PATH_INFO alone: SCRIPT_NAME is the mount
-    point, and servers and proxy middleware may take it from a request header.
-    """
-    script_name: str = environ.get("SCRIPT_NAME", "")
-    path_info = _decode_path(environ.get("PATH_INFO", ""))
-    return RequestInfo(
-        environ.get("REQUEST_METHOD", "GET"),
-        _decode_path(script_name) + path_info if script_name else path_info,
-        environ.get("REMOTE_ADDR") or None,
-        path_info,
-        environ.get("QUERY_STRING", ""),
-    )
-
-
-def _decode_path(path: str) -> str:
-    # PEP 3333 carries the path as latin-1 code points of the raw bytes.
-    return path.encode("latin-1", "replace").decode("utf-8", "replace")
+    """`RequestInfo.from_environ`, for framework integrations."""
+    return RequestInfo.from_environ(environ)
 
 
 def status_line(status: int) -> str:

@@ -1,0 +1,73 @@
+"""What the guard and the log know about a request, built one way per protocol: `from_scope`, `from_environ`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+__all__ = ["RequestInfo", "route_path"]
+
+
+class RequestInfo(NamedTuple):
+    """The request itself, as the request policy and the log see it.
+
+    `path` is the full path (mount prefix included), for the log. `route_path` is the path the application
+    routes on, with the mount prefix removed (None: the same as `path`); `exclude_paths` match it, because a
+    prefix is often set by whoever sends the request. `query_string` is the raw query, still percent-encoded.
+    """
+
+    method: str
+    path: str
+    client: str | None
+    route_path: str | None = None
+    query_string: str = ""
+
+    @classmethod
+    def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
+        """From an ASGI `http` or `websocket` scope: the route path is `path` without `root_path`."""
+        client = scope.get("client")
+        path: str = scope.get("path", "")
+        root_path: str = scope.get("root_path", "")
+        query: bytes = scope.get("query_string", b"")
+        return cls(
+            scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+            path,
+            str(client[0]) if client else None,
+            route_path(path, root_path) if root_path else path,
+            query.decode("latin-1") if query else "",
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> RequestInfo:
+        """From a WSGI environ (or Django's `request.META`): the route path is `PATH_INFO`.
+
+        Paths are decoded as UTF-8, like ASGI's. Applications route on PATH_INFO alone: SCRIPT_NAME is the
+        mount point, and servers and proxy middleware may take it from a request header.
+        """
+        script_name: str = environ.get("SCRIPT_NAME", "")
+        path_info = _decode_path(environ.get("PATH_INFO", ""))
+        return cls(
+            environ.get("REQUEST_METHOD", "GET"),
+            _decode_path(script_name) + path_info if script_name else path_info,
+            environ.get("REMOTE_ADDR") or None,
+            path_info,
+            environ.get("QUERY_STRING", ""),
+        )
+
+
+def route_path(path: str, root_path: str) -> str:
+    """The path below the mount point, as Starlette's routers match it: `path` without `root_path`.
+
+    ASGI's `path` includes `root_path`. When it does not start with `root_path` followed by '/' (or end
+    there), routers match the whole `path`, and so does this.
+    """
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest[0] == "/":
+            return rest
+    return path
+
+
+def _decode_path(path: str) -> str:
+    # PEP 3333 carries the path as latin-1 code points of the raw bytes.
+    return path.encode("latin-1", "replace").decode("utf-8", "replace")
