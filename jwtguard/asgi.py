@@ -6,8 +6,8 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._request import RequestInfo
-from .errors import AuthError, ConfigurationError
-from .guard import Guard
+from .errors import AuthError
+from .guard import Guard, guard_from
 from .responses import RenderedError
 from .settings import Settings
 
@@ -44,12 +44,6 @@ class _Refusals(list[AuthError]):
     __slots__ = ()
 
 
-def _guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
-    if (settings is None) == (guard is None):
-        raise ConfigurationError("pass exactly one of settings=... or guard=...")
-    return guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
-
-
 class JWTGuardMiddleware:
     """Pure ASGI middleware: guards `http` and `websocket` scopes, passes everything else through.
 
@@ -65,7 +59,7 @@ class JWTGuardMiddleware:
         from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
         self.app = app
-        self.guard = _guard_from(settings, guard)
+        self.guard = guard_from(settings, guard)
         self._no_credentials = AuthCredentials
         self._anonymous = UnauthenticatedUser
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
 
@@ -80,6 +80,6 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
                 return Response(rendered.body, status=rendered.status, headers=list(rendered.headers))
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return cast(_F, wrapper)
 
     return decorator

@@ -44,7 +44,7 @@ from .principal import Principal
 from .responses import RenderedError, Renderer
 from .settings import Settings
 
-__all__ = ["Candidate", "Guard"]
+__all__ = ["Candidate", "Guard", "guard_from"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -65,6 +65,15 @@ class _Verified(NamedTuple):
     exp: float
     nbf: float | None
     iat: float | None
+
+
+def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
+    """The guard a middleware was given, or one built from its settings: exactly one of the two."""
+    if guard is not None and settings is None:
+        return guard
+    if settings is not None and guard is None:
+        return Guard(settings)
+    raise ConfigurationError("pass exactly one of settings=... or guard=...")
 
 
 class _Pending(NamedTuple):
@@ -379,8 +388,11 @@ class Guard:
             raise
 
     def _call_revocation_hook(self, principal: Principal) -> object:
+        hook = self._revocation_hook
+        if hook is None:  # the callers check first
+            return False
         try:
-            return self._revocation_hook(principal)  # type: ignore[misc]  # checked by the callers
+            return hook(principal)
         except Exception:  # a broken store must not let tokens through, nor answer 500
             logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
             raise TokenRevoked(

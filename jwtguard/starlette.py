@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
@@ -57,14 +57,14 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
                 _principal_of(find_connection(args, kwargs), scopes)
                 return await endpoint(*args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
+            return cast(_F, async_wrapper)
 
         @functools.wraps(endpoint)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             _principal_of(find_connection(args, kwargs), scopes)
             return endpoint(*args, **kwargs)
 
-        return sync_wrapper  # type: ignore[return-value]
+        return cast(_F, sync_wrapper)
 
     return decorator
 

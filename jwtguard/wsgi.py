@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
-from .guard import Guard
+from .guard import Guard, guard_from
 from .responses import RenderedError
 from .settings import Settings
 
@@ -42,10 +42,8 @@ class JWTGuardWSGIMiddleware:
     """
 
     def __init__(self, app: WSGIApplication, settings: Settings | None = None, guard: Guard | None = None) -> None:
-        if (settings is None) == (guard is None):
-            raise ConfigurationError("pass exactly one of settings=... or guard=...")
         self.app = app
-        self.guard = guard if guard is not None else Guard(settings)  # type: ignore[arg-type]
+        self.guard = guard_from(settings, guard)
         check_sync_hooks(self.guard.settings)
         self.guard.startup()  # WSGI has no lifespan: warm the keys now, per jwks_prefetch
 
