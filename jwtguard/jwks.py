@@ -479,11 +479,16 @@ class KeySet:
                 return None
 
     def health(self) -> dict[str, Any]:
-        """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not."""
+        """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not.
+
+        It may start a fetch: when the keys are missing, expired or due for refresh-ahead, it starts a
+        background fetch within the usual limits (a readiness probe may be the only caller while no
+        traffic is let in, and must not keep the keys away). It never waits for that fetch, so the
+        report describes the moment of the call, and the keys may change right after it. To look at
+        the cache without any side effect, use `peek`.
+        """
         now = self._clock()
         with self._lock:
-            # A readiness probe may be the only caller while no traffic is let in: it starts the
-            # (rate-limited) fetch that can make the keys usable again.
             self._abandon_stuck_fetch(now)
             self._refresh_in_background(now)
             snapshot, last, failing = self._snapshot, self._last_result, self._failing
