@@ -58,6 +58,10 @@ logger = logging.getLogger("jwtguard")
 Clock = Callable[[], float]
 
 _MIN_RSA_BITS = 2048
+# Verifying with an RSA key costs time in its size and exponent: a 16384-bit key with a 64-bit exponent
+# costs milliseconds per (forged) token. No issuer publishes keys beyond these.
+_MAX_RSA_BITS = 8192
+_MAX_RSA_EXPONENT = 2**32
 _MAX_KEYS = 100
 _MAX_KID_LENGTH = 256  # longer kids are refused outright: no issuer uses them, and they bloat caches
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -184,8 +188,13 @@ def _load_key(jwk: Any) -> VerificationKey:
         public_key = _FROM_JWK[kty](jwk)
     except Exception:  # PyJWT and cryptography raise many types for bad key material
         raise ValueError("malformed key material") from None
-    if isinstance(public_key, RSAPublicKey) and public_key.key_size < _MIN_RSA_BITS:
-        raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
+    if isinstance(public_key, RSAPublicKey):
+        if public_key.key_size < _MIN_RSA_BITS:
+            raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
+        if public_key.key_size > _MAX_RSA_BITS:
+            raise ValueError(f"RSA key longer than {_MAX_RSA_BITS} bits")
+        if public_key.public_numbers().e > _MAX_RSA_EXPONENT:
+            raise ValueError("RSA public exponent above 2^32")
     material = json.dumps({name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}, sort_keys=True)
     key = VerificationKey(
         kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, public_key=public_key, material=material

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -333,6 +334,47 @@ def generate_short_rsa_jwk() -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  # deliberately weak
     jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     return jwk | {"kid": "short-rsa", "alg": "RS256"}
+
+
+def rsa_public_jwk(kid: str, bits: int, exponent: int = 65537) -> dict[str, Any]:
+    """An RSA public JWK of exactly `bits` bits: a random odd modulus is enough to publish (and to cost)."""
+    modulus = secrets.randbits(bits) | (1 << (bits - 1)) | 1
+
+    def b64(number: int) -> str:
+        return base64.urlsafe_b64encode(number.to_bytes((number.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": b64(modulus), "e": b64(exponent)}
+
+
+def test_oversized_rsa_keys_are_skipped_and_logged(
+    issuer: DevIssuer, clock: FakeClock, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    issuer.server.jwks = {
+        "keys": [
+            rsa_public_jwk("16384-bits-64-bit-exponent", 16384, 2**64 - 59),
+            rsa_public_jwk("8200-bits", 8200),
+            rsa_public_jwk("exponent-2^32+1", 2048, 2**32 + 1),
+            rsa_public_jwk("8192-bits", 8192),
+            rsa_public_jwk("exponent-2^32-1", 2048, 2**32 - 1),
+            issuer.key.public_jwk(),
+        ]
+    }
+    guard = make_guard(issuer, clock)
+    assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
+
+    for kid in ("16384-bits-64-bit-exponent", "8200-bits", "exponent-2^32+1"):
+        with pytest.raises(KeyNotFound):
+            guard.authenticate(f"Bearer {issuer.token(headers={'kid': kid})}")
+    reasons = {
+        getattr(record, "jwtguard_kid", None): getattr(record, "jwtguard_reason", None)
+        for record in events(jwtguard_logs, "jwks_key_skipped")
+    }
+    assert reasons == {
+        "16384-bits-64-bit-exponent": "RSA key longer than 8192 bits",
+        "8200-bits": "RSA key longer than 8192 bits",
+        "exponent-2^32+1": "RSA public exponent above 2^32",
+    }
+    assert guard.health()["issuers"][issuer.issuer]["kids"] == sorted(["8192-bits", "exponent-2^32-1", issuer.key.kid])
 
 
 def test_a_malformed_key_in_a_static_jwks_does_not_cost_the_good_ones(issuer: DevIssuer) -> None:
