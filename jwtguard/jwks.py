@@ -6,6 +6,8 @@ Design notes (the failure modes other validators are known for):
   cancel it.
 - An unknown `kid` triggers a refresh at most once per `jwks_min_refresh_interval`; kids a refresh
   confirmed absent are remembered (bounded) for `jwks_cache_ttl_min`, so replaying them costs nothing.
+  Routine fetches (first use, prefetch, expiry, refresh-ahead, readiness) do not spend that allowance,
+  so a key rotated in just after one is picked up by the first token that names it.
 - Steady traffic never waits: a refresh starts in the background before the keys expire.
 - A failed fetch is not retried by every request, and does not cost the keys already known: they keep
   serving for `jwks_max_stale`; with no usable key, requests get `jwks_unavailable` at once, with
@@ -313,6 +315,21 @@ class KeySet:
     cache_ttl_max]`, else `cache_ttl`); after 75-90% of that a request starts a background refresh
     without waiting for it. When a refresh fails the last good keys keep serving for `max_stale`
     seconds after they expired; only with no usable key at all does a request get `JWKSUnavailable`.
+
+    Fetches and their limits (at most one fetch in flight; none before a failure's retry time):
+
+    | fetch                            | starts when                                 | at most            |
+    |----------------------------------|---------------------------------------------|--------------------|
+    | first request                    | no usable keys                              | (the retry time)   |
+    | prefetch, expiry, refresh-ahead, | keys missing or expired, or past 75-90% of  | 1 per interval     |
+    | `health`                         | their TTL                                   |                    |
+    | unknown `kid`                    | a token names a `kid` the fresh keys lack   | its own 1 per      |
+    |                                  |                                             | interval           |
+
+    The unknown-`kid` allowance is separate, so routine fetches never spend it: a key rotated in just
+    after one is accepted on its first token, while a flood of made-up kids still costs at most one
+    fetch per interval (and a kid a refresh confirmed absent costs nothing until `cache_ttl_min` has
+    passed).
     """
 
     def __init__(
@@ -357,7 +374,8 @@ class KeySet:
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
         self._inflight_started = 0.0  # real monotonic time, for the fetch deadline
-        self._last_attempt = -math.inf
+        self._last_attempt = -math.inf  # any fetch
+        self._last_kid_refresh = -math.inf  # fetches for an unknown kid, which have their own allowance
         self._retry_at = -math.inf
         self._failing = False
         self._last_result: tuple[bool, float, float, str | None] | None = None  # ok, at, duration, error
@@ -585,10 +603,12 @@ class KeySet:
                     "kid not in the cached JWKS and the key endpoint is failing",
                     retry_after=math.ceil(self._retry_at - now),
                 )
-            if not self._fetch_allowed(now):
+            if now < self._retry_at or now - self._last_kid_refresh < self._min_refresh_interval:
                 events.append(self._event("jwks_refresh_suppressed"))
                 raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
-            return self._start_fetch(now)
+            future = self._start_fetch(now)
+            self._last_kid_refresh = now  # only refreshes for unknown kids spend this allowance
+            return future
         if self._inflight is not None:
             return self._inflight
         if now < self._retry_at:
@@ -599,7 +619,8 @@ class KeySet:
         return self._start_fetch(now)
 
     def _fetch_allowed(self, now: float) -> bool:
-        # Called with self._lock held: one fetch per interval, and none before a failure's retry time.
+        # Called with self._lock held: one routine fetch per interval, and none before a failure's retry
+        # time. Refreshes for unknown kids are limited apart from these (see _plan_locked).
         return now >= self._retry_at and now - self._last_attempt >= self._min_refresh_interval
 
     def _abandon_stuck_fetch(self, now: float) -> None:

@@ -111,19 +111,28 @@ async def test_a_rotated_key_is_accepted_on_its_first_request(
     assert issuer.server.jwks_hits == 2
 
 
-async def test_an_unknown_kid_inside_the_refresh_interval_does_not_fetch(
+async def test_unknown_kids_refresh_once_per_interval_and_absent_ones_are_remembered(
     client_and_guard: tuple[httpx.AsyncClient, Guard], issuer: DevIssuer, clock: FakeClock
 ) -> None:
     client, _ = client_and_guard
     assert (await get(client, issuer.token())).status_code == 200
     new_key = issuer.rotate()
     clock.advance(5)
+    assert (await get(client, issuer.token(key=new_key))).status_code == 200  # a routine fetch spent nothing
+    assert issuer.server.jwks_hits == 2
 
-    response = await get(client, issuer.token(key=new_key))
-
+    ghost = issuer.token(key=new_key, headers={"kid": "ghost"})
+    clock.advance(1)
+    response = await get(client, ghost)  # inside the interval of the refresh for new_key: no fetch
     assert response.status_code == 401
     assert response.json()["code"] == "key_not_found"
-    assert issuer.server.jwks_hits == 1
+    assert issuer.server.jwks_hits == 2
+    clock.advance(10)
+    assert (await get(client, ghost)).json()["code"] == "key_not_found"  # refreshed: confirmed absent
+    assert issuer.server.jwks_hits == 3
+    clock.advance(10)
+    assert (await get(client, ghost)).json()["code"] == "key_not_found"  # remembered: no fetch
+    assert issuer.server.jwks_hits == 3
 
 
 async def test_a_removed_key_stops_validating_once_the_cache_is_refreshed(
@@ -164,16 +173,18 @@ async def test_a_flood_of_forged_kids_costs_at_most_one_fetch_per_interval(
             for _ in range(300):
                 group.start_soon(forged)
 
+    await flood()  # the first fetch was routine: one refresh for unknown kids, shared by all
+    assert issuer.server.jwks_hits == 2
     await flood()  # inside the interval: no fetch at all
-    assert issuer.server.jwks_hits == 1
+    assert issuer.server.jwks_hits == 2
     clock.advance(31)
     await flood()  # one refresh allowed, shared by all
-    assert issuer.server.jwks_hits == 2
+    assert issuer.server.jwks_hits == 3
     await flood()
-    assert issuer.server.jwks_hits == 2
+    assert issuer.server.jwks_hits == 3
 
     assert set(codes) == {"key_not_found"}
-    assert len(codes) == 900
+    assert len(codes) == 1200
 
 
 async def test_a_slow_key_server_does_not_block_requests_with_cached_keys(
@@ -316,8 +327,8 @@ def test_unusable_keys_are_skipped_and_logged_once(
             guard.authenticate(f"Bearer {issuer.token(headers={'kid': kid})}")
 
     skipped = events(jwtguard_logs, "jwks_key_skipped")
-    assert len(skipped) == len(bad_keys)  # once each, though the JWKS was fetched twice
-    assert issuer.server.jwks_hits == 2
+    assert len(skipped) == len(bad_keys)  # once each, though the JWKS was fetched three times
+    assert issuer.server.jwks_hits == 3  # the first unknown kid after a routine fetch refreshed
     reasons = {getattr(record, "jwtguard_kid", None): getattr(record, "jwtguard_reason", None) for record in skipped}
     assert reasons["short-rsa"] == "RSA key shorter than 2048 bits"
     assert reasons["published-private"] == "contains private key material"
