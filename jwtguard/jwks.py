@@ -329,7 +329,9 @@ class KeySet:
     The unknown-`kid` allowance is separate, so routine fetches never spend it: a key rotated in just
     after one is accepted on its first token, while a flood of made-up kids still costs at most one
     fetch per interval (and a kid a refresh confirmed absent costs nothing until `cache_ttl_min` has
-    passed).
+    passed). Each fetch gets a generation number when it starts; a result is installed only if no
+    fetch that started later has installed one, so a slow, abandoned fetch cannot bring back a key
+    that was withdrawn meanwhile.
     """
 
     def __init__(
@@ -374,6 +376,8 @@ class KeySet:
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
         self._inflight_started = 0.0  # real monotonic time, for the fetch deadline
+        self._generation = 0  # of the last fetch started
+        self._snapshot_generation = 0  # of the fetch whose keys are installed
         self._last_attempt = -math.inf  # any fetch
         self._last_kid_refresh = -math.inf  # fetches for an unknown kid, which have their own allowance
         self._retry_at = -math.inf
@@ -671,7 +675,8 @@ class KeySet:
         # Called with self._lock held.
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
-        thread = threading.Thread(target=self._fetch_into, args=(future,), name="jwtguard-jwks", daemon=True)
+        generation = self._generation + 1
+        thread = threading.Thread(target=self._fetch_into, args=(future, generation), name="jwtguard-jwks", daemon=True)
         self._last_attempt = now
         try:
             thread.start()
@@ -680,14 +685,15 @@ class KeySet:
             raise JWKSUnavailable(
                 "could not start the key fetch thread", retry_after=math.ceil(self._min_refresh_interval)
             ) from None
+        self._generation = generation
         self._inflight = future
         self._inflight_started = time.monotonic()
         return future
 
-    def _fetch_into(self, future: concurrent.futures.Future[bool]) -> None:
+    def _fetch_into(self, future: concurrent.futures.Future[bool], generation: int) -> None:
         started = time.monotonic()
         try:
-            snapshot = self._fetch_snapshot()
+            snapshot, clock_offset = self._fetch_snapshot()
         except BaseException as exc:  # any failure of the key endpoint becomes state, never a 500 or a hang
             reason = str(exc) if isinstance(exc, FetchError) else f"unexpected {type(exc).__name__}"
             with self._lock:
@@ -717,14 +723,26 @@ class KeySet:
             return
         duration = time.monotonic() - started
         with self._lock:
-            self._snapshot = snapshot
             if self._inflight is future:
                 self._inflight = None
-            self._retry_at = -math.inf
-            for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
-                del self._unknown_kids[kid]  # published since: no longer unknown
-            recovered, self._failing = self._failing, False
-            self._last_result = (True, self._clock(), duration, None)
+            # An abandoned fetch may answer after a fetch that started later has installed keys: its
+            # keys are older, and may include one withdrawn since.
+            superseded = generation < self._snapshot_generation
+            if not superseded:
+                self._snapshot, self._snapshot_generation = snapshot, generation
+                self.server_clock_offset = clock_offset
+                self._retry_at = -math.inf
+                for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
+                    del self._unknown_kids[kid]  # published since: no longer unknown
+                recovered, self._failing = self._failing, False
+                self._last_result = (True, self._clock(), duration, None)
+        if superseded:
+            logger.debug(
+                "jwtguard: a late JWKS from %s was discarded: newer keys are installed",
+                self.source,
+                extra={"jwtguard_event": "jwks_fetch_superseded", "jwtguard_source": self.source},
+            )
+            return  # its waiters were woken when it was abandoned
         if recovered:
             logger.warning(
                 "jwtguard: JWKS fetch from %s recovered",
@@ -800,7 +818,7 @@ class KeySet:
         self._discovered["jwks_uri"] = jwks_uri
         return jwks_uri
 
-    def _fetch_snapshot(self) -> _Snapshot:
+    def _fetch_snapshot(self) -> tuple[_Snapshot, float | None]:
         deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
         response = self._get(self._resolve_jwks_uri(deadline), deadline)
         keys, skipped = load_jwks(self._json(response))
@@ -811,9 +829,9 @@ class KeySet:
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
             keys = [kept.get(key.material, key) for key in keys]
-        self.server_clock_offset = _clock_offset(response.headers)
         ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
-        return _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
+        snapshot = _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
+        return snapshot, _clock_offset(response.headers)
 
     def _log_skipped(self, skipped: list[tuple[str, str]]) -> None:
         # Logged once per distinct (kid, reason), not on every refresh.

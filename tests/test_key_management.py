@@ -332,6 +332,42 @@ def test_no_routine_fetch_spends_the_unknown_kid_allowance(
     assert issuer.server.jwks_hits == fetches + 1
 
 
+def test_a_late_answer_from_an_abandoned_fetch_does_not_bring_back_a_withdrawn_key(
+    issuer: DevIssuer, clock: FakeClock
+) -> None:
+    class SlowFirstAnswer:
+        """Fetches for real, but holds its first answer back until released: a fetch abandoned at its
+        deadline that answers after a later fetch has installed newer keys."""
+
+        def __init__(self) -> None:
+            self.fetcher = HttpxFetcher()
+            self.fetched = threading.Event()
+            self.release = threading.Event()
+
+        def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
+            response = self.fetcher(url, timeout=timeout, max_bytes=max_bytes)
+            if not self.fetched.is_set():
+                self.fetched.set()
+                self.release.wait(10)
+            return response
+
+    slow = SlowFirstAnswer()
+    guard = Guard(issuer.settings(jwks_timeout=0.3), fetcher=slow, key_clock=clock)
+    withdrawn = issuer.key
+    assert outcome(guard, issuer.token()) == "jwks_unavailable"  # the first fetch holds its answer
+    assert slow.fetched.wait(5)  # ... which still publishes `withdrawn`
+    issuer.publish(issuer.keys[1:])  # the key is withdrawn
+    clock.advance(11)
+    assert outcome(guard, issuer.token(key=issuer.keys[0])) == "ok"  # a second fetch installs the new set
+    slow.release.set()  # the first fetch answers now, with the old set
+    for thread in threading.enumerate():
+        if thread.name == "jwtguard-jwks":
+            thread.join(timeout=5)
+
+    assert outcome(guard, issuer.token(key=withdrawn)) == "key_not_found"
+    slow.fetcher.close()
+
+
 # -- several issuers ------------------------------------------------------------------------------
 
 
