@@ -8,6 +8,8 @@ Design notes (the failure modes other validators are known for):
   confirmed absent are remembered (bounded) for `jwks_cache_ttl_min`, so replaying them costs nothing.
   Routine fetches (first use, prefetch, expiry, refresh-ahead, readiness) do not spend that allowance,
   so a key rotated in just after one is picked up by the first token that names it.
+- A fetch ends at `jwks_timeout`, its connection closed (the default fetcher enforces this on the
+  socket), and a fetch's late result never replaces keys from a fetch that started after it.
 - Steady traffic never waits: a refresh starts in the background before the keys expire.
 - A failed fetch is not retried by every request, and does not cost the keys already known: they keep
   serving for `jwks_max_stale`; with no usable key, requests get `jwks_unavailable` at once, with
@@ -30,14 +32,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import cachetools
-import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from ._fetch import Fetcher, FetchError, FetchResponse, HttpxFetcher
 from ._logging import sanitize
 from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
 from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url
@@ -74,65 +76,6 @@ _FROM_JWK: Mapping[str, Callable[[dict[str, Any]], Any]] = {
     "EC": ECAlgorithm.from_jwk,
     "OKP": OKPAlgorithm.from_jwk,
 }
-
-
-# -- fetching ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResponse:
-    """What a fetcher returns: the status, the headers (lower-case names) and the body."""
-
-    status: int
-    content: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class FetchError(Exception):
-    """A key or discovery document could not be fetched or used. The message is safe to log."""
-
-
-class Fetcher(Protocol):
-    """Fetches one URL within `timeout` seconds and at most `max_bytes`; raises `FetchError` on failure."""
-
-    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse: ...
-
-
-class HttpxFetcher:
-    """The default fetcher: one pooled `httpx.Client`, no redirects, a size cap and a total deadline."""
-
-    def __init__(self) -> None:
-        from . import __version__
-
-        self._client = httpx.Client(
-            follow_redirects=False,  # a redirect could lead off https; the configured URL is the URL
-            headers={"Accept": "application/json", "User-Agent": f"jwtguard/{__version__}"},
-        )
-
-    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
-        deadline = time.monotonic() + timeout
-        try:
-            with self._client.stream("GET", url, timeout=timeout) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchError("response larger than jwks_max_bytes")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError("response larger than jwks_max_bytes")
-                    if time.monotonic() > deadline:
-                        raise FetchError("timed out (jwks_timeout)")
-                    chunks.append(chunk)
-                return FetchResponse(response.status_code, b"".join(chunks), dict(response.headers))
-        except httpx.TimeoutException:
-            raise FetchError("timed out (jwks_timeout)") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"request failed ({type(exc).__name__})") from None
-
-    def close(self) -> None:
-        self._client.close()
 
 
 # -- keys -------------------------------------------------------------------------------------------
@@ -629,8 +572,10 @@ class KeySet:
 
     def _abandon_stuck_fetch(self, now: float) -> None:
         # Called with self._lock held. httpx's timeouts are per read, so a key server that drips bytes
-        # could keep a fetch alive indefinitely; past the deadline it counts as failed, its waiters wake,
-        # and the next allowed attempt starts a new one. A late result from it is still taken if good.
+        # could keep a fetch alive indefinitely (the default fetcher closes the connection at the deadline;
+        # a custom one may not): past the deadline it counts as failed, its waiters wake, and the next
+        # allowed attempt starts a new one. A late result from it is still taken if good and if no fetch
+        # that started after it has installed keys.
         future = self._inflight
         if future is None or time.monotonic() - self._inflight_started <= self._timeout + 0.1:
             return
