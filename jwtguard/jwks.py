@@ -42,7 +42,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 from ._fetch import Fetcher, FetchError, FetchResponse, HttpxFetcher
 from ._logging import sanitize
 from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
-from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url
+from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url, redact_url
 
 __all__ = [
     "KEY_EVENTS",
@@ -184,7 +184,8 @@ KEY_EVENTS = (
 
 @dataclass(frozen=True, slots=True)
 class KeyEvent:
-    """Something the key set did, for metrics: see `KEY_EVENTS` for the names."""
+    """Something the key set did, for metrics: see `KEY_EVENTS` for the names. `source` is the key
+    URL with its credentials and query redacted, or `discovery:<issuer>`, or `static jwks`."""
 
     name: str
     source: str
@@ -302,7 +303,14 @@ class KeySet:
             check_key_url(jwks_uri, "jwks_uri")
         self._jwks_uri = jwks_uri
         self._discovery_issuer = discovery_issuer
-        self.source = jwks_uri or (f"discovery:{discovery_issuer}" if discovery_issuer else "static jwks")
+        #: Where the keys come from, safe to show: credentials and query of a URL are redacted.
+        self.source = (
+            redact_url(jwks_uri)
+            if jwks_uri is not None
+            else f"discovery:{redact_url(discovery_issuer)}"
+            if discovery_issuer is not None
+            else "static jwks"
+        )
         self._cache_ttl = cache_ttl
         self._cache_ttl_min = cache_ttl_min
         self._cache_ttl_max = cache_ttl_max
@@ -379,6 +387,9 @@ class KeySet:
             clock=clock,
             event_hook=settings.key_event_hook,
         )
+
+    def __repr__(self) -> str:
+        return f"KeySet(source={self.source!r})"
 
     # -- the two faces ----------------------------------------------------------------------------
 
