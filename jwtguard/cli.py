@@ -24,7 +24,7 @@ from .diagnose import Diagnosis, _ago, _number, _utc, diagnose, printable
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
-from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url
+from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url, redact_url
 
 __all__ = ["main"]
 
@@ -269,7 +269,7 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
     unreachable = False
     try:
         for entry in settings.trusted_issuers:
-            item: dict[str, Any] = {"issuer": list(entry.names)}
+            item: dict[str, Any] = {"issuer": [redact_url(name) for name in entry.names]}
             try:
                 document, headers, source = _fetch_keys(entry, settings, fetcher)
                 keys, skipped = load_jwks(document)
@@ -283,7 +283,7 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
             cache_control = headers.get("cache-control")
             item.update(
                 {
-                    "source": source,
+                    "source": redact_url(source),
                     "keys": [
                         {"kid": key.kid, "kty": key.kty, "crv": key.crv, "alg": key.alg or _algs_for(key)}
                         for key in keys
@@ -328,22 +328,24 @@ def _fetch_keys(entry: Any, settings: Settings, fetcher: HttpxFetcher) -> tuple[
         url = entry.names[0].rstrip("/") + "/.well-known/openid-configuration"
         response = fetcher(url, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
         if response.status != 200:
-            raise FetchError(f"HTTP {response.status} from {url}")
+            raise FetchError(f"HTTP {response.status} from {redact_url(url)}")
         try:
             discovered = json.loads(response.content)
             if discovered.get("issuer") != entry.names[0]:  # OpenID Connect Discovery §4.3, as the guard checks
-                raise FetchError(f"discovery document at {url} names another issuer: {discovered.get('issuer')!r}")
+                named = discovered.get("issuer")
+                shown = redact_url(named) if isinstance(named, str) else named
+                raise FetchError(f"discovery document at {redact_url(url)} names another issuer: {shown!r}")
             jwks_uri = discovered["jwks_uri"]
             check_key_url(jwks_uri, "discovered jwks_uri")
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError, ConfigurationError) as exc:
-            raise FetchError(f"discovery document at {url} is unusable ({type(exc).__name__})") from None
+            raise FetchError(f"discovery document at {redact_url(url)} is unusable ({type(exc).__name__})") from None
     response = fetcher(jwks_uri, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
     if response.status != 200:
-        raise FetchError(f"HTTP {response.status} from {jwks_uri}")
+        raise FetchError(f"HTTP {response.status} from {redact_url(jwks_uri)}")
     try:
         return json.loads(response.content), response.headers, jwks_uri
     except (ValueError, RecursionError):
-        raise FetchError(f"{jwks_uri} did not answer JSON") from None
+        raise FetchError(f"{redact_url(jwks_uri)} did not answer JSON") from None
 
 
 # -- the parser ------------------------------------------------------------------------------------

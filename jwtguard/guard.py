@@ -42,7 +42,7 @@ from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError, Renderer
-from .settings import Settings
+from .settings import Settings, redact_url
 
 __all__ = ["Candidate", "Guard", "guard_from"]
 
@@ -575,8 +575,13 @@ class Guard:
         logger.warning("jwtguard: starting without usable keys for %s; requests will retry", ", ".join(failed))
 
     def health(self) -> dict[str, Any]:
-        """A readiness report: "ok", "degraded" (stale keys, or some issuers failing) or "unavailable"."""
-        issuers = {route.label: route.key_set.health() for route in self._routes}
+        """A readiness report: "ok", "degraded" (stale keys, or some issuers failing) or "unavailable".
+
+        Issuers are named with `redact_url` (a discovery issuer is a URL that may carry credentials):
+        the report is meant for a readiness endpoint that anyone may call. Like `KeySet.health`, it may
+        start background fetches and never waits for them.
+        """
+        issuers = {redact_url(route.label): route.key_set.health() for route in self._routes}
         usable = [report["usable"] for report in issuers.values()]
         healthy = [report["usable"] and not report["failing"] and not report["stale"] for report in issuers.values()]
         status = "ok" if all(healthy) else "unavailable" if not any(usable) else "degraded"

@@ -6,6 +6,10 @@ Design notes (the failure modes other validators are known for):
   cancel it.
 - An unknown `kid` triggers a refresh at most once per `jwks_min_refresh_interval`; kids a refresh
   confirmed absent are remembered (bounded) for `jwks_cache_ttl_min`, so replaying them costs nothing.
+  Routine fetches (first use, prefetch, expiry, refresh-ahead, readiness) do not spend that allowance,
+  so a key rotated in just after one is picked up by the first token that names it.
+- A fetch ends at `jwks_timeout`, its connection closed (the default fetcher enforces this on the
+  socket), and a fetch's late result never replaces keys from a fetch that started after it.
 - Steady traffic never waits: a refresh starts in the background before the keys expire.
 - A failed fetch is not retried by every request, and does not cost the keys already known: they keep
   serving for `jwks_max_stale`; with no usable key, requests get `jwks_unavailable` at once, with
@@ -28,17 +32,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import cachetools
-import httpx
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from ._fetch import Fetcher, FetchError, FetchResponse, HttpxFetcher
 from ._logging import sanitize
 from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
-from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url
+from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url, redact_url
 
 __all__ = [
     "KEY_EVENTS",
@@ -58,6 +62,10 @@ logger = logging.getLogger("jwtguard")
 Clock = Callable[[], float]
 
 _MIN_RSA_BITS = 2048
+# Verifying with an RSA key costs time in its size and exponent: a 16384-bit key with a 64-bit exponent
+# costs milliseconds per (forged) token. No issuer publishes keys beyond these.
+_MAX_RSA_BITS = 8192
+_MAX_RSA_EXPONENT = 2**32
 _MAX_KEYS = 100
 _MAX_KID_LENGTH = 256  # longer kids are refused outright: no issuer uses them, and they bloat caches
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -68,65 +76,6 @@ _FROM_JWK: Mapping[str, Callable[[dict[str, Any]], Any]] = {
     "EC": ECAlgorithm.from_jwk,
     "OKP": OKPAlgorithm.from_jwk,
 }
-
-
-# -- fetching ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResponse:
-    """What a fetcher returns: the status, the headers (lower-case names) and the body."""
-
-    status: int
-    content: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class FetchError(Exception):
-    """A key or discovery document could not be fetched or used. The message is safe to log."""
-
-
-class Fetcher(Protocol):
-    """Fetches one URL within `timeout` seconds and at most `max_bytes`; raises `FetchError` on failure."""
-
-    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse: ...
-
-
-class HttpxFetcher:
-    """The default fetcher: one pooled `httpx.Client`, no redirects, a size cap and a total deadline."""
-
-    def __init__(self) -> None:
-        from . import __version__
-
-        self._client = httpx.Client(
-            follow_redirects=False,  # a redirect could lead off https; the configured URL is the URL
-            headers={"Accept": "application/json", "User-Agent": f"jwtguard/{__version__}"},
-        )
-
-    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
-        deadline = time.monotonic() + timeout
-        try:
-            with self._client.stream("GET", url, timeout=timeout) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchError("response larger than jwks_max_bytes")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchError("response larger than jwks_max_bytes")
-                    if time.monotonic() > deadline:
-                        raise FetchError("timed out (jwks_timeout)")
-                    chunks.append(chunk)
-                return FetchResponse(response.status_code, b"".join(chunks), dict(response.headers))
-        except httpx.TimeoutException:
-            raise FetchError("timed out (jwks_timeout)") from None
-        except httpx.HTTPError as exc:
-            raise FetchError(f"request failed ({type(exc).__name__})") from None
-
-    def close(self) -> None:
-        self._client.close()
 
 
 # -- keys -------------------------------------------------------------------------------------------
@@ -184,8 +133,13 @@ def _load_key(jwk: Any) -> VerificationKey:
         public_key = _FROM_JWK[kty](jwk)
     except Exception:  # PyJWT and cryptography raise many types for bad key material
         raise ValueError("malformed key material") from None
-    if isinstance(public_key, RSAPublicKey) and public_key.key_size < _MIN_RSA_BITS:
-        raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
+    if isinstance(public_key, RSAPublicKey):
+        if public_key.key_size < _MIN_RSA_BITS:
+            raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
+        if public_key.key_size > _MAX_RSA_BITS:
+            raise ValueError(f"RSA key longer than {_MAX_RSA_BITS} bits")
+        if public_key.public_numbers().e > _MAX_RSA_EXPONENT:
+            raise ValueError("RSA public exponent above 2^32")
     material = json.dumps({name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}, sort_keys=True)
     key = VerificationKey(
         kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, public_key=public_key, material=material
@@ -230,7 +184,8 @@ KEY_EVENTS = (
 
 @dataclass(frozen=True, slots=True)
 class KeyEvent:
-    """Something the key set did, for metrics: see `KEY_EVENTS` for the names."""
+    """Something the key set did, for metrics: see `KEY_EVENTS` for the names. `source` is the key
+    URL with its credentials and query redacted, or `discovery:<issuer>`, or `static jwks`."""
 
     name: str
     source: str
@@ -304,6 +259,23 @@ class KeySet:
     cache_ttl_max]`, else `cache_ttl`); after 75-90% of that a request starts a background refresh
     without waiting for it. When a refresh fails the last good keys keep serving for `max_stale`
     seconds after they expired; only with no usable key at all does a request get `JWKSUnavailable`.
+
+    Fetches and their limits (at most one fetch in flight; none before a failure's retry time):
+
+    | fetch                            | starts when                                 | at most            |
+    |----------------------------------|---------------------------------------------|--------------------|
+    | first request                    | no usable keys                              | (the retry time)   |
+    | prefetch, expiry, refresh-ahead, | keys missing or expired, or past 75-90% of  | 1 per interval     |
+    | `health`                         | their TTL                                   |                    |
+    | unknown `kid`                    | a token names a `kid` the fresh keys lack   | its own 1 per      |
+    |                                  |                                             | interval           |
+
+    The unknown-`kid` allowance is separate, so routine fetches never spend it: a key rotated in just
+    after one is accepted on its first token, while a flood of made-up kids still costs at most one
+    fetch per interval (and a kid a refresh confirmed absent costs nothing until `cache_ttl_min` has
+    passed). Each fetch gets a generation number when it starts; a result is installed only if no
+    fetch that started later has installed one, so a slow, abandoned fetch cannot bring back a key
+    that was withdrawn meanwhile.
     """
 
     def __init__(
@@ -331,7 +303,14 @@ class KeySet:
             check_key_url(jwks_uri, "jwks_uri")
         self._jwks_uri = jwks_uri
         self._discovery_issuer = discovery_issuer
-        self.source = jwks_uri or (f"discovery:{discovery_issuer}" if discovery_issuer else "static jwks")
+        #: Where the keys come from, safe to show: credentials and query of a URL are redacted.
+        self.source = (
+            redact_url(jwks_uri)
+            if jwks_uri is not None
+            else f"discovery:{redact_url(discovery_issuer)}"
+            if discovery_issuer is not None
+            else "static jwks"
+        )
         self._cache_ttl = cache_ttl
         self._cache_ttl_min = cache_ttl_min
         self._cache_ttl_max = cache_ttl_max
@@ -348,7 +327,10 @@ class KeySet:
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
         self._inflight_started = 0.0  # real monotonic time, for the fetch deadline
-        self._last_attempt = -math.inf
+        self._generation = 0  # of the last fetch started
+        self._snapshot_generation = 0  # of the fetch whose keys are installed
+        self._last_attempt = -math.inf  # any fetch
+        self._last_kid_refresh = -math.inf  # fetches for an unknown kid, which have their own allowance
         self._retry_at = -math.inf
         self._failing = False
         self._last_result: tuple[bool, float, float, str | None] | None = None  # ok, at, duration, error
@@ -405,6 +387,9 @@ class KeySet:
             clock=clock,
             event_hook=settings.key_event_hook,
         )
+
+    def __repr__(self) -> str:
+        return f"KeySet(source={self.source!r})"
 
     # -- the two faces ----------------------------------------------------------------------------
 
@@ -479,11 +464,16 @@ class KeySet:
                 return None
 
     def health(self) -> dict[str, Any]:
-        """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not."""
+        """The state of this key set, for a readiness endpoint: keys, age, last fetch, stale or not.
+
+        It may start a fetch: when the keys are missing, expired or due for refresh-ahead, it starts a
+        background fetch within the usual limits (a readiness probe may be the only caller while no
+        traffic is let in, and must not keep the keys away). It never waits for that fetch, so the
+        report describes the moment of the call, and the keys may change right after it. To look at
+        the cache without any side effect, use `peek`.
+        """
         now = self._clock()
         with self._lock:
-            # A readiness probe may be the only caller while no traffic is let in: it starts the
-            # (rate-limited) fetch that can make the keys usable again.
             self._abandon_stuck_fetch(now)
             self._refresh_in_background(now)
             snapshot, last, failing = self._snapshot, self._last_result, self._failing
@@ -571,10 +561,12 @@ class KeySet:
                     "kid not in the cached JWKS and the key endpoint is failing",
                     retry_after=math.ceil(self._retry_at - now),
                 )
-            if not self._fetch_allowed(now):
+            if now < self._retry_at or now - self._last_kid_refresh < self._min_refresh_interval:
                 events.append(self._event("jwks_refresh_suppressed"))
                 raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
-            return self._start_fetch(now)
+            future = self._start_fetch(now)
+            self._last_kid_refresh = now  # only refreshes for unknown kids spend this allowance
+            return future
         if self._inflight is not None:
             return self._inflight
         if now < self._retry_at:
@@ -585,13 +577,16 @@ class KeySet:
         return self._start_fetch(now)
 
     def _fetch_allowed(self, now: float) -> bool:
-        # Called with self._lock held: one fetch per interval, and none before a failure's retry time.
+        # Called with self._lock held: one routine fetch per interval, and none before a failure's retry
+        # time. Refreshes for unknown kids are limited apart from these (see _plan_locked).
         return now >= self._retry_at and now - self._last_attempt >= self._min_refresh_interval
 
     def _abandon_stuck_fetch(self, now: float) -> None:
         # Called with self._lock held. httpx's timeouts are per read, so a key server that drips bytes
-        # could keep a fetch alive indefinitely; past the deadline it counts as failed, its waiters wake,
-        # and the next allowed attempt starts a new one. A late result from it is still taken if good.
+        # could keep a fetch alive indefinitely (the default fetcher closes the connection at the deadline;
+        # a custom one may not): past the deadline it counts as failed, its waiters wake, and the next
+        # allowed attempt starts a new one. A late result from it is still taken if good and if no fetch
+        # that started after it has installed keys.
         future = self._inflight
         if future is None or time.monotonic() - self._inflight_started <= self._timeout + 0.1:
             return
@@ -636,7 +631,8 @@ class KeySet:
         # Called with self._lock held.
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
-        thread = threading.Thread(target=self._fetch_into, args=(future,), name="jwtguard-jwks", daemon=True)
+        generation = self._generation + 1
+        thread = threading.Thread(target=self._fetch_into, args=(future, generation), name="jwtguard-jwks", daemon=True)
         self._last_attempt = now
         try:
             thread.start()
@@ -645,14 +641,15 @@ class KeySet:
             raise JWKSUnavailable(
                 "could not start the key fetch thread", retry_after=math.ceil(self._min_refresh_interval)
             ) from None
+        self._generation = generation
         self._inflight = future
         self._inflight_started = time.monotonic()
         return future
 
-    def _fetch_into(self, future: concurrent.futures.Future[bool]) -> None:
+    def _fetch_into(self, future: concurrent.futures.Future[bool], generation: int) -> None:
         started = time.monotonic()
         try:
-            snapshot = self._fetch_snapshot()
+            snapshot, clock_offset = self._fetch_snapshot()
         except BaseException as exc:  # any failure of the key endpoint becomes state, never a 500 or a hang
             reason = str(exc) if isinstance(exc, FetchError) else f"unexpected {type(exc).__name__}"
             with self._lock:
@@ -682,14 +679,26 @@ class KeySet:
             return
         duration = time.monotonic() - started
         with self._lock:
-            self._snapshot = snapshot
             if self._inflight is future:
                 self._inflight = None
-            self._retry_at = -math.inf
-            for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
-                del self._unknown_kids[kid]  # published since: no longer unknown
-            recovered, self._failing = self._failing, False
-            self._last_result = (True, self._clock(), duration, None)
+            # An abandoned fetch may answer after a fetch that started later has installed keys: its
+            # keys are older, and may include one withdrawn since.
+            superseded = generation < self._snapshot_generation
+            if not superseded:
+                self._snapshot, self._snapshot_generation = snapshot, generation
+                self.server_clock_offset = clock_offset
+                self._retry_at = -math.inf
+                for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
+                    del self._unknown_kids[kid]  # published since: no longer unknown
+                recovered, self._failing = self._failing, False
+                self._last_result = (True, self._clock(), duration, None)
+        if superseded:
+            logger.debug(
+                "jwtguard: a late JWKS from %s was discarded: newer keys are installed",
+                self.source,
+                extra={"jwtguard_event": "jwks_fetch_superseded", "jwtguard_source": self.source},
+            )
+            return  # its waiters were woken when it was abandoned
         if recovered:
             logger.warning(
                 "jwtguard: JWKS fetch from %s recovered",
@@ -765,7 +774,7 @@ class KeySet:
         self._discovered["jwks_uri"] = jwks_uri
         return jwks_uri
 
-    def _fetch_snapshot(self) -> _Snapshot:
+    def _fetch_snapshot(self) -> tuple[_Snapshot, float | None]:
         deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
         response = self._get(self._resolve_jwks_uri(deadline), deadline)
         keys, skipped = load_jwks(self._json(response))
@@ -776,9 +785,9 @@ class KeySet:
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
             keys = [kept.get(key.material, key) for key in keys]
-        self.server_clock_offset = _clock_offset(response.headers)
         ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
-        return _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
+        snapshot = _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
+        return snapshot, _clock_offset(response.headers)
 
     def _log_skipped(self, skipped: list[tuple[str, str]]) -> None:
         # Logged once per distinct (kid, reason), not on every refresh.

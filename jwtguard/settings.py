@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "check_key_url",
     "check_scopes",
+    "redact_url",
 ]
 
 logger = logging.getLogger("jwtguard")
@@ -67,22 +68,71 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# RFC 3986 appendix B: scheme, authority, path, query, fragment. Matches every string.
+_URL_PARTS = re.compile(
+    r"(?P<scheme>[^:/?#]+:)?(?://(?P<authority>[^/?#]*))?(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<fragment>#.*)?",
+    re.DOTALL,
+)
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown: userinfo, query and fragment replaced by `***`.
+
+    `https://user:secret@idp.example/keys?token=x` becomes `https://***@idp.example/keys?***`. Key URLs
+    may carry credentials; wherever one is logged, reported, printed or put in a message it goes through
+    here, and only the fetch itself sees the real URL.
+    """
+    parts = _URL_PARTS.fullmatch(url)
+    if parts is None:  # unreachable: every group is optional
+        return "***"
+    scheme, authority, path = parts["scheme"] or "", parts["authority"], parts["path"]
+    if authority is not None:
+        shown = f"{scheme}//{'***@' if '@' in authority else ''}{authority.rpartition('@')[2]}{path}"
+    else:  # no "//": a userinfo-looking prefix ("user:pw@host/...") is hidden all the same
+        head, slash, tail = (scheme + path).partition("/")
+        shown = f"{'***@' if '@' in head else ''}{head.rpartition('@')[2]}{slash}{tail}"
+    query, fragment = parts["query"] or "", parts["fragment"] or ""
+    return shown + ("?***" if len(query) > 1 else query) + ("#***" if len(fragment) > 1 else fragment)
+
+
 def check_key_url(url: str, what: str) -> None:
     """Refuse key URLs an attacker on the network could answer: https only, plain http on loopback."""
     if not isinstance(url, str):
-        raise ConfigurationError(f"{what} must be a URL string, got {url!r}")
+        raise ConfigurationError(f"{what} must be a URL string, got {type(url).__name__}")
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
     except ValueError:
-        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
+        raise ConfigurationError(f"{what} is not a valid URL: {redact_url(url)!r}") from None
     if parts.scheme == "https" and hostname:
         return
     if parts.scheme == "http" and hostname and _is_loopback(hostname):
         return
     raise ConfigurationError(
-        f"{what} must be an https:// URL (plain http:// is allowed only for 127.0.0.1 and localhost), got {url!r}"
+        f"{what} must be an https:// URL (plain http:// is allowed only for 127.0.0.1 and localhost), "
+        f"got {redact_url(url)!r}"
     )
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(item) for item in value)
+    return value
+
+
+def _repr(instance: Any, url_fields: frozenset[str]) -> str:
+    """The dataclass repr, with `url_fields` shown through `redact_url` (reprs end up in logs and tracebacks)."""
+    shown = []
+    for field in dataclasses.fields(instance):
+        if field.repr:
+            value = getattr(instance, field.name)
+            shown.append(f"{field.name}={(_redacted(value) if field.name in url_fields else value)!r}")
+    return f"{type(instance).__name__}({', '.join(shown)})"
+
+
+_URL_FIELDS = frozenset({"issuer", "jwks_uri"})  # the issuer is a URL too: with discovery, it is fetched
 
 
 def _as_tuple(value: str | Sequence[str] | None, name: str) -> tuple[str, ...]:
@@ -232,7 +282,12 @@ class Issuer:
             set_(self, "jwks", _load_jwks(self.jwks))
         if not self.issuer:
             raise ConfigurationError("issuers[].issuer must name at least one exact 'iss' value")
-        _check_key_source(self.jwks_uri, self.discovery, self.jwks, self.names, f"issuer {self.names[0]!r}: ")
+        _check_key_source(
+            self.jwks_uri, self.discovery, self.jwks, self.names, f"issuer {redact_url(self.names[0])!r}: "
+        )
+
+    def __repr__(self) -> str:
+        return _repr(self, _URL_FIELDS)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -304,6 +359,9 @@ class Settings:
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
         self._validate()
 
+    def __repr__(self) -> str:
+        return _repr(self, _URL_FIELDS)
+
     # -- derived, typed views -------------------------------------------------------------------
 
     @property
@@ -371,11 +429,12 @@ class Settings:
             for entry in self.trusted_issuers:
                 for name in entry.names:
                     if name in seen:
-                        raise ConfigurationError(f"issuers: {name!r} is listed twice")
+                        raise ConfigurationError(f"issuers: {redact_url(name)!r} is listed twice")
                     seen.add(name)
                 if not entry.audience and not self.insecure_allow_any_audience:
+                    shown = redact_url(entry.names[0])
                     raise ConfigurationError(
-                        f"issuer {entry.names[0]!r}: audience is required (in the entry or at the top level)"
+                        f"issuer {shown!r}: audience is required (in the entry or at the top level)"
                     )
         else:
             _check_key_source(self.jwks_uri, self.discovery, self.jwks, issuer_names, "")  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -240,29 +240,132 @@ def test_the_key_servers_max_age_is_honoured(issuer: DevIssuer, clock: FakeClock
     issuer.server.cache_control = "max-age=120"
     guard = Guard(issuer.settings(), key_clock=clock)
     assert outcome(guard, issuer.token()) == "ok"
+    # `peek` looks without side effects; `health()` could start a refresh-ahead fetch and race the checks.
     clock.advance(119)
-    guard.key_set.peek(issuer.key.kid)
-    assert guard.key_set.health()["fresh"] is True
+    assert guard.key_set.peek(issuer.key.kid) != ()  # still fresh at 119 s
     clock.advance(2)
-    assert guard.key_set.health()["fresh"] is False
-    assert outcome(guard, issuer.token()) == "ok"
+    assert guard.key_set.peek(issuer.key.kid) == ()  # expired at 121 s: max-age=120, not the 600 s default
+    assert issuer.server.jwks_hits == 1
+    assert outcome(guard, issuer.token()) == "ok"  # waits for the refresh the expiry calls for
     assert issuer.server.jwks_hits == 2
 
 
 # -- rotation -------------------------------------------------------------------------------------
 
 
-def test_a_rotation_shortly_after_a_fetch_is_picked_up_after_the_short_minimum(
-    issuer: DevIssuer, clock: FakeClock
-) -> None:
+def test_a_rotation_shortly_after_a_fetch_is_picked_up_at_once(issuer: DevIssuer, clock: FakeClock) -> None:
     guard = Guard(issuer.settings(), key_clock=clock)
     assert outcome(guard, issuer.token()) == "ok"
     new_key = issuer.rotate()
     clock.advance(5)
-    assert outcome(guard, issuer.token(key=new_key)) == "key_not_found"  # inside the 10 s minimum
-    clock.advance(6)
-    assert outcome(guard, issuer.token(key=new_key)) == "ok"  # cache still fresh, refreshed for the kid
+    # The first fetch was routine: it did not spend the allowance of one refresh per 10 s for unknown kids.
+    assert outcome(guard, issuer.token(key=new_key)) == "ok"
     assert issuer.server.jwks_hits == 2
+    newer_key = issuer.rotate()  # a second rotation within the interval waits for the interval
+    clock.advance(5)
+    assert outcome(guard, issuer.token(key=newer_key)) == "key_not_found"
+    assert issuer.server.jwks_hits == 2
+    clock.advance(5)
+    assert outcome(guard, issuer.token(key=newer_key)) == "ok"
+    assert issuer.server.jwks_hits == 3
+
+
+def wait_for_fetches(recorder: Recorder, count: int) -> None:
+    """Block until `count` fetches have succeeded (background fetches run in their own thread)."""
+    for _ in range(500):
+        if recorder.names().count("jwks_fetch_succeeded") >= count:
+            return
+        threading.Event().wait(0.01)  # polling for the fetch thread, not for time to pass
+    raise AssertionError(f"{count} fetches did not succeed")
+
+
+def first_request(guard: Guard, issuer: DevIssuer, clock: FakeClock, recorder: Recorder) -> None:
+    assert outcome(guard, issuer.token()) == "ok"
+
+
+def prefetch(guard: Guard, issuer: DevIssuer, clock: FakeClock, recorder: Recorder) -> None:
+    assert outcome(guard, issuer.token()) == "ok"
+    clock.advance(301)
+    assert guard.key_set.prefetch() is True
+
+
+def expiry(guard: Guard, issuer: DevIssuer, clock: FakeClock, recorder: Recorder) -> None:
+    assert outcome(guard, issuer.token()) == "ok"
+    clock.advance(301)
+    assert outcome(guard, issuer.token()) == "ok"  # waits for the refresh
+
+
+def refresh_ahead(guard: Guard, issuer: DevIssuer, clock: FakeClock, recorder: Recorder) -> None:
+    assert outcome(guard, issuer.token()) == "ok"
+    clock.advance(280)
+    assert outcome(guard, issuer.token()) == "ok"  # served now, refreshed in the background
+    wait_for_fetches(recorder, 2)
+
+
+def readiness(guard: Guard, issuer: DevIssuer, clock: FakeClock, recorder: Recorder) -> None:
+    assert outcome(guard, issuer.token()) == "ok"
+    clock.advance(280)
+    assert guard.health()["status"] == "ok"  # starts a background refresh
+    wait_for_fetches(recorder, 2)
+
+
+@pytest.mark.parametrize(
+    "routine_fetch",
+    [
+        pytest.param(first_request, id="first-request"),
+        pytest.param(prefetch, id="prefetch"),
+        pytest.param(expiry, id="expiry"),
+        pytest.param(refresh_ahead, id="refresh-ahead"),
+        pytest.param(readiness, id="readiness"),
+    ],
+)
+def test_no_routine_fetch_spends_the_unknown_kid_allowance(
+    issuer: DevIssuer, clock: FakeClock, routine_fetch: Callable[[Guard, DevIssuer, FakeClock, Recorder], None]
+) -> None:
+    recorder = Recorder()
+    guard = Guard(issuer.settings(key_event_hook=recorder), key_clock=clock)
+    routine_fetch(guard, issuer, clock, recorder)
+    fetches = issuer.server.jwks_hits
+    new_key = issuer.rotate()
+    clock.advance(1)
+    assert outcome(guard, issuer.token(key=new_key)) == "ok"
+    assert issuer.server.jwks_hits == fetches + 1
+
+
+def test_a_late_answer_from_an_abandoned_fetch_does_not_bring_back_a_withdrawn_key(
+    issuer: DevIssuer, clock: FakeClock
+) -> None:
+    class SlowFirstAnswer:
+        """Fetches for real, but holds its first answer back until released: a fetch abandoned at its
+        deadline that answers after a later fetch has installed newer keys."""
+
+        def __init__(self) -> None:
+            self.fetcher = HttpxFetcher()
+            self.fetched = threading.Event()
+            self.release = threading.Event()
+
+        def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
+            response = self.fetcher(url, timeout=timeout, max_bytes=max_bytes)
+            if not self.fetched.is_set():
+                self.fetched.set()
+                self.release.wait(10)
+            return response
+
+    slow = SlowFirstAnswer()
+    guard = Guard(issuer.settings(jwks_timeout=0.3), fetcher=slow, key_clock=clock)
+    withdrawn = issuer.key
+    assert outcome(guard, issuer.token()) == "jwks_unavailable"  # the first fetch holds its answer
+    assert slow.fetched.wait(5)  # ... which still publishes `withdrawn`
+    issuer.publish(issuer.keys[1:])  # the key is withdrawn
+    clock.advance(11)
+    assert outcome(guard, issuer.token(key=issuer.keys[0])) == "ok"  # a second fetch installs the new set
+    slow.release.set()  # the first fetch answers now, with the old set
+    for thread in threading.enumerate():
+        if thread.name == "jwtguard-jwks":
+            thread.join(timeout=5)
+
+    assert outcome(guard, issuer.token(key=withdrawn)) == "key_not_found"
+    slow.fetcher.close()
 
 
 # -- several issuers ------------------------------------------------------------------------------
@@ -410,14 +513,22 @@ def test_key_events_for_metrics(issuer: DevIssuer, clock: FakeClock, other_keys:
     recorder = Recorder()
     guard = Guard(issuer.settings(key_event_hook=recorder), key_clock=clock)
     assert outcome(guard, issuer.token()) == "ok"
-    assert outcome(guard, issuer.token(key=other_keys["RS256"])) == "key_not_found"  # suppressed: too soon
+    assert outcome(guard, issuer.token(key=other_keys["RS256"])) == "key_not_found"  # refreshed for it
+    forged = issuer.token(key=other_keys["RS256"], headers={"kid": "another"})
+    assert outcome(guard, forged) == "key_not_found"  # suppressed: too soon
     issuer.server.status = 500
     clock.advance(301)
     assert outcome(guard, issuer.token()) == "ok"  # fetch fails, stale keys served
 
     names = recorder.names()
-    assert names == ["jwks_fetch_succeeded", "jwks_refresh_suppressed", "jwks_fetch_failed", "jwks_stale_served"]
-    succeeded, _, failed, stale = recorder.events
+    assert names == [
+        "jwks_fetch_succeeded",
+        "jwks_fetch_succeeded",  # the first unknown kid refreshes at once
+        "jwks_refresh_suppressed",  # the next one inside the interval does not
+        "jwks_fetch_failed",
+        "jwks_stale_served",
+    ]
+    succeeded, _, _, failed, stale = recorder.events
     assert succeeded.keys == 4
     assert succeeded.duration is not None
     assert succeeded.duration >= 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -110,19 +111,28 @@ async def test_a_rotated_key_is_accepted_on_its_first_request(
     assert issuer.server.jwks_hits == 2
 
 
-async def test_an_unknown_kid_inside_the_refresh_interval_does_not_fetch(
+async def test_unknown_kids_refresh_once_per_interval_and_absent_ones_are_remembered(
     client_and_guard: tuple[httpx.AsyncClient, Guard], issuer: DevIssuer, clock: FakeClock
 ) -> None:
     client, _ = client_and_guard
     assert (await get(client, issuer.token())).status_code == 200
     new_key = issuer.rotate()
     clock.advance(5)
+    assert (await get(client, issuer.token(key=new_key))).status_code == 200  # a routine fetch spent nothing
+    assert issuer.server.jwks_hits == 2
 
-    response = await get(client, issuer.token(key=new_key))
-
+    ghost = issuer.token(key=new_key, headers={"kid": "ghost"})
+    clock.advance(1)
+    response = await get(client, ghost)  # inside the interval of the refresh for new_key: no fetch
     assert response.status_code == 401
     assert response.json()["code"] == "key_not_found"
-    assert issuer.server.jwks_hits == 1
+    assert issuer.server.jwks_hits == 2
+    clock.advance(10)
+    assert (await get(client, ghost)).json()["code"] == "key_not_found"  # refreshed: confirmed absent
+    assert issuer.server.jwks_hits == 3
+    clock.advance(10)
+    assert (await get(client, ghost)).json()["code"] == "key_not_found"  # remembered: no fetch
+    assert issuer.server.jwks_hits == 3
 
 
 async def test_a_removed_key_stops_validating_once_the_cache_is_refreshed(
@@ -163,16 +173,18 @@ async def test_a_flood_of_forged_kids_costs_at_most_one_fetch_per_interval(
             for _ in range(300):
                 group.start_soon(forged)
 
+    await flood()  # the first fetch was routine: one refresh for unknown kids, shared by all
+    assert issuer.server.jwks_hits == 2
     await flood()  # inside the interval: no fetch at all
-    assert issuer.server.jwks_hits == 1
+    assert issuer.server.jwks_hits == 2
     clock.advance(31)
     await flood()  # one refresh allowed, shared by all
-    assert issuer.server.jwks_hits == 2
+    assert issuer.server.jwks_hits == 3
     await flood()
-    assert issuer.server.jwks_hits == 2
+    assert issuer.server.jwks_hits == 3
 
     assert set(codes) == {"key_not_found"}
-    assert len(codes) == 900
+    assert len(codes) == 1200
 
 
 async def test_a_slow_key_server_does_not_block_requests_with_cached_keys(
@@ -315,8 +327,8 @@ def test_unusable_keys_are_skipped_and_logged_once(
             guard.authenticate(f"Bearer {issuer.token(headers={'kid': kid})}")
 
     skipped = events(jwtguard_logs, "jwks_key_skipped")
-    assert len(skipped) == len(bad_keys)  # once each, though the JWKS was fetched twice
-    assert issuer.server.jwks_hits == 2
+    assert len(skipped) == len(bad_keys)  # once each, though the JWKS was fetched three times
+    assert issuer.server.jwks_hits == 3  # the first unknown kid after a routine fetch refreshed
     reasons = {getattr(record, "jwtguard_kid", None): getattr(record, "jwtguard_reason", None) for record in skipped}
     assert reasons["short-rsa"] == "RSA key shorter than 2048 bits"
     assert reasons["published-private"] == "contains private key material"
@@ -333,6 +345,47 @@ def generate_short_rsa_jwk() -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505  # deliberately weak
     jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     return jwk | {"kid": "short-rsa", "alg": "RS256"}
+
+
+def rsa_public_jwk(kid: str, bits: int, exponent: int = 65537) -> dict[str, Any]:
+    """An RSA public JWK of exactly `bits` bits: a random odd modulus is enough to publish (and to cost)."""
+    modulus = secrets.randbits(bits) | (1 << (bits - 1)) | 1
+
+    def b64(number: int) -> str:
+        return base64.urlsafe_b64encode(number.to_bytes((number.bit_length() + 7) // 8, "big")).rstrip(b"=").decode()
+
+    return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig", "n": b64(modulus), "e": b64(exponent)}
+
+
+def test_oversized_rsa_keys_are_skipped_and_logged(
+    issuer: DevIssuer, clock: FakeClock, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    issuer.server.jwks = {
+        "keys": [
+            rsa_public_jwk("16384-bits-64-bit-exponent", 16384, 2**64 - 59),
+            rsa_public_jwk("8200-bits", 8200),
+            rsa_public_jwk("exponent-2^32+1", 2048, 2**32 + 1),
+            rsa_public_jwk("8192-bits", 8192),
+            rsa_public_jwk("exponent-2^32-1", 2048, 2**32 - 1),
+            issuer.key.public_jwk(),
+        ]
+    }
+    guard = make_guard(issuer, clock)
+    assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
+
+    for kid in ("16384-bits-64-bit-exponent", "8200-bits", "exponent-2^32+1"):
+        with pytest.raises(KeyNotFound):
+            guard.authenticate(f"Bearer {issuer.token(headers={'kid': kid})}")
+    reasons = {
+        getattr(record, "jwtguard_kid", None): getattr(record, "jwtguard_reason", None)
+        for record in events(jwtguard_logs, "jwks_key_skipped")
+    }
+    assert reasons == {
+        "16384-bits-64-bit-exponent": "RSA key longer than 8192 bits",
+        "8200-bits": "RSA key longer than 8192 bits",
+        "exponent-2^32+1": "RSA public exponent above 2^32",
+    }
+    assert guard.health()["issuers"][issuer.issuer]["kids"] == sorted(["8192-bits", "exponent-2^32-1", issuer.key.kid])
 
 
 def test_a_malformed_key_in_a_static_jwks_does_not_cost_the_good_ones(issuer: DevIssuer) -> None:

@@ -1,0 +1,228 @@
+"""HTTP for keys: the fetcher protocol and the default fetcher, with a total deadline and a bounded body."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import threading
+import urllib.request
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+__all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    """What a fetcher returns: the status, the headers (lower-case names) and the body."""
+
+    status: int
+    content: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class FetchError(Exception):
+    """A key or discovery document could not be fetched or used. The message is safe to log."""
+
+
+class Fetcher(Protocol):
+    """Fetches one URL within `timeout` seconds and at most `max_bytes`; raises `FetchError` on failure."""
+
+    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse: ...
+
+
+_TIMED_OUT = "timed out (jwks_timeout)"
+_TOO_LARGE = "response larger than jwks_max_bytes"
+# Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a pooled
+# connection would outlive the deadline that guards it.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+
+
+class HttpxFetcher:
+    """The default fetcher: no redirects, `jwks_max_bytes` and `jwks_timeout` enforced on the socket.
+
+    httpx's timeouts bound each read, not the whole answer: a server that drips its headers or its
+    body, or sends gzip made of empty blocks, could hold a fetch (its thread and its connection) for as
+    long as it liked. Here the connection is shut down at the deadline, which ends any read blocked on
+    it. The body is decoded as it arrives and refused as soon as it would pass `max_bytes`, compressed
+    or not; only gzip is asked for, and only gzip is decoded.
+
+    Requests go straight to an `httpx.HTTPTransport` (one per proxy the environment names, as
+    `httpx.Client` would choose it), because `httpx.Client` logs every URL it fetches, credentials and
+    query included. Credentials in the URL are sent as Basic auth, as `httpx.Client` sends them.
+    """
+
+    def __init__(self) -> None:
+        from . import __version__
+
+        self._headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip",
+            "User-Agent": f"jwtguard/{__version__}",
+        }
+        self._transports: dict[str | None, httpx.HTTPTransport] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
+        deadline = _Deadline(timeout)
+        try:
+            return self._fetch(url, timeout, max_bytes, deadline)
+        except FetchError:
+            raise
+        except Exception as exc:
+            if deadline.expired or isinstance(exc, httpx.TimeoutException):
+                raise FetchError(_TIMED_OUT) from None
+            if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+                raise FetchError(f"request failed ({type(exc).__name__})") from None
+            raise
+        finally:
+            deadline.cancel()
+
+    def _fetch(self, url: str, timeout: float, max_bytes: int, deadline: _Deadline) -> FetchResponse:
+        target = httpx.URL(url)
+        headers = dict(self._headers)
+        if target.username or target.password:
+            userinfo = f"{target.username}:{target.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(userinfo).decode("ascii")
+        request = httpx.Request(
+            "GET",
+            target,
+            headers=headers,
+            extensions={
+                "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout},
+                "trace": deadline.trace,
+            },
+        )
+        response = self._transport_for(target).handle_request(request)
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise FetchError(_TOO_LARGE)
+            body = _Body(response.headers.get("content-encoding", ""), max_bytes)
+            received = 0
+            for chunk in response.iter_raw():
+                if deadline.expired:
+                    raise FetchError(_TIMED_OUT)
+                received += len(chunk)
+                if received > max_bytes:
+                    raise FetchError(_TOO_LARGE)
+                body.feed(chunk)
+            return FetchResponse(response.status_code, body.finish(), dict(response.headers))
+        finally:
+            response.close()
+
+    def _transport_for(self, url: httpx.URL) -> httpx.HTTPTransport:
+        proxy = _environment_proxy(url)
+        with self._lock:
+            transport = self._transports.get(proxy)
+            if transport is None:
+                transport = self._transports[proxy] = httpx.HTTPTransport(proxy=proxy, limits=_LIMITS)
+            return transport
+
+    def close(self) -> None:
+        with self._lock:
+            transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            transport.close()
+
+
+def _environment_proxy(url: httpx.URL) -> str | None:
+    """The proxy `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` name for `url`, unless `NO_PROXY` exempts it."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(url.host):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+class _Deadline:
+    """Shuts the fetch's connection down when `seconds` have passed, ending any read blocked on it.
+
+    httpcore reports each stream it opens through the `trace` request extension: the TCP connection,
+    then TLS over it. (A TLS handshake is bounded on its own: the connect timeout covers all of it.)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._socket: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.name = "jwtguard-jwks-deadline"
+        self._timer.daemon = True
+        self._timer.start()
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        # "connection.", "proxy." or "socks." events: a proxy tunnel reports its TLS stream as "proxy.".
+        if not event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            return
+        sock = info["return_value"].get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                if self.expired:
+                    _shut_down(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._socket is not None:
+                _shut_down(self._socket)
+
+    def cancel(self) -> None:
+        """Stop the timer and wait for its thread, so nothing of this fetch outlives it."""
+        self._timer.cancel()
+        self._timer.join()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop the TLS state while the
+    # fetch thread is reading through it. The fetch thread then sees the connection end, and closes it.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Body:
+    """A response body, decoded as it arrives and refused as soon as it would exceed `limit` bytes."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        encoding = content_encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._inflater = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        else:  # only gzip is advertised, so anything else is a misbehaving server
+            raise FetchError("unsupported content-encoding")
+        self._limit = limit
+        self._size = 0
+        self._parts: list[bytes] = []
+
+    def feed(self, data: bytes) -> None:
+        if self._inflater is None:
+            self._add(data)
+            return
+        # Inflate with a bounded output: a gzip bomb is refused after `limit` bytes, not after it has
+        # filled memory (100 MiB of zeros fit in 100 kB).
+        while data:
+            if self._inflater.eof:
+                raise FetchError("response has data after the end of its gzip stream")
+            try:
+                self._add(self._inflater.decompress(data, self._limit - self._size + 1))
+            except zlib.error:
+                raise FetchError("response is not valid gzip") from None
+            data = self._inflater.unconsumed_tail + self._inflater.unused_data
+
+    def _add(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise FetchError(_TOO_LARGE)
+        self._parts.append(data)
+
+    def finish(self) -> bytes:
+        if self._inflater is not None and not self._inflater.eof:
+            raise FetchError("response ends inside its gzip stream")
+        return b"".join(self._parts)
