@@ -123,7 +123,8 @@ class _Route:
 
     @property
     def label(self) -> str:
-        return min(self.names) if self.names else self.key_set.source
+        """How logs, errors and `health()` name this issuer: its first `iss`, or its key source, redacted."""
+        return redact_url(min(self.names)) if self.names else self.key_set.source
 
 
 class Guard:
@@ -581,7 +582,7 @@ class Guard:
         the report is meant for a readiness endpoint that anyone may call. Like `KeySet.health`, it may
         start background fetches and never waits for them.
         """
-        issuers = {redact_url(route.label): route.key_set.health() for route in self._routes}
+        issuers = {route.label: route.key_set.health() for route in self._routes}
         usable = [report["usable"] for report in issuers.values()]
         healthy = [report["usable"] and not report["failing"] and not report["stale"] for report in issuers.values()]
         status = "ok" if all(healthy) else "unavailable" if not any(usable) else "degraded"
