@@ -64,8 +64,27 @@ class JWTGuardMiddleware:
         self._anonymous = UnauthenticatedUser
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            if scope["type"] == "lifespan":
+        scope_type = scope["type"]
+        if scope_type == "http":
+            # The hot path: one Authorization header whose token the cache verified is decided here, without
+            # awaiting anything and without building the request record unless it is logged.
+            header = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    if header is not None:
+                        header = None  # several: check_request says how
+                        break
+                    header = value
+            if header is not None:
+                principal = self.guard.accept_cached(
+                    header.decode("latin-1"), scope.get("query_string"), RequestInfo.from_scope, scope
+                )
+                if principal is not None:
+                    scope["auth"] = scope["user"] = principal
+                    await self._http_app(scope, receive, send)
+                    return
+        elif scope_type != "websocket":
+            if scope_type == "lifespan":
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
@@ -80,11 +99,12 @@ class JWTGuardMiddleware:
             scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
         else:
             scope["auth"] = scope["user"] = principal
-
-        if scope["type"] != "http":
+        if scope_type == "http":
+            await self._http_app(scope, receive, send)
+        else:
             await self._websocket_app(scope, receive, send, request)
-            return
 
+    async def _http_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[_REFUSALS_KEY] = refusals = _Refusals()
         held: list[Message] | None = None  # a 5xx response that started after a recorded refusal
 
@@ -102,7 +122,7 @@ class JWTGuardMiddleware:
         try:
             await self.app(scope, receive, send_or_hold)
         except AuthError as exc:  # a route-level refusal, raised before the endpoint answered
-            rendered = self.guard.reject(exc, request)
+            rendered = self.guard.reject(exc, RequestInfo.from_scope(scope))
             try:
                 await _send_error(scope, receive, send, rendered)  # in place of any response held back
             except Exception:  # the response had started after all: the server refuses a second one

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ._claims import ClaimPolicy
 from ._jose import verify_signature
@@ -65,6 +66,8 @@ class _Verified(NamedTuple):
     exp: float
     nbf: float | None
     iat: float | None
+    valid_from: float  # the token's validity on this server's clock, leeway included: [valid_from, valid_until)
+    valid_until: float
 
 
 def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
@@ -74,6 +77,9 @@ def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
     if settings is not None and guard is None:
         return Guard(settings)
     raise ConfigurationError("pass exactly one of settings=... or guard=...")
+
+
+_Source = TypeVar("_Source")
 
 
 class _Pending(NamedTuple):
@@ -177,6 +183,7 @@ class Guard:
         self._revocation_hook = settings.revocation_hook
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
+        self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
         self._renderer = Renderer(
             realm=settings.realm,
             problem_type_base=settings.problem_type_base,
@@ -198,6 +205,8 @@ class Guard:
                 exact.add(path)
         self._excluded_exact = frozenset(exact)
         self._excluded_prefixes = tuple(prefixes)
+        # The adapters' hot path (`accept_cached`) serves cache hits of requests no other policy applies to.
+        self._fast_cache = None if exact or self._revocation_hook is not None else self._token_cache
 
     @property
     def key_set(self) -> KeySet:
@@ -478,8 +487,20 @@ class Guard:
         except AuthError as exc:
             exc.context = context
             raise
+        leeway = route.policy.leeway
+        start = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf)
         return _Verified(
-            Principal._verified(claims, scopes, context), context, route, key, parsed.kid, parsed.alg, exp, nbf, iat
+            Principal._verified(claims, scopes, context),
+            context,
+            route,
+            key,
+            parsed.kid,
+            parsed.alg,
+            exp,
+            nbf,
+            iat,
+            start - leeway,
+            exp + leeway,
         )
 
     # -- request policy, used by the adapters ------------------------------------------------------
@@ -496,6 +517,38 @@ class Guard:
         if not self._excluded_prefixes or any(marker in path for marker in _DOT_SEGMENT) or path.endswith("/.."):
             return False
         return path.startswith(self._excluded_prefixes)
+
+    def accept_cached(
+        self,
+        authorization: str,
+        query_string: str | bytes | None,
+        describe: Callable[[_Source], RequestInfo],
+        source: _Source,
+    ) -> Principal | None:
+        """The principal of a request whose token the cache verified, decided without I/O or awaiting; None
+        means "ask `check_request` / `acheck_request`", which decide everything else.
+
+        For the adapters' hot path: `authorization` is the single `Authorization` header; `describe(source)`
+        builds the request record, and only if an observer wants it (the log at DEBUG, or `observers`).
+        """
+        cache = self._fast_cache
+        if cache is None or authorization[:7] not in _COMMON_PREFIXES:
+            return None
+        if query_string:  # rare on API calls; "access_token" in it is refused by check_request
+            query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+            if query_has_access_token(query):
+                return None
+        entry = cache.get(authorization[7:])
+        if entry is None or not entry.valid_from <= self._clock() < entry.valid_until:
+            return None
+        try:
+            if entry.route.key_set.cached_key(entry.kid, entry.alg) is not entry.key:
+                return None
+        except AuthError:
+            return None
+        if self._observers_all or logger.isEnabledFor(logging.DEBUG):
+            self._accept(entry, describe(source))
+        return entry.principal
 
     def check_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
         """Apply the request policy: a `Principal`, or None when the request may pass without one.

@@ -48,11 +48,17 @@ class JWTGuardWSGIMiddleware:
         self.guard.startup()  # WSGI has no lifespan: warm the keys now, per jwks_prefetch
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        environ[GUARD_KEY] = self.guard
+        environ[GUARD_KEY] = guard = self.guard
+        header = environ.get("HTTP_AUTHORIZATION")
+        if header is not None:  # the hot path: a token the cache verified, decided without more work
+            principal = guard.accept_cached(header, environ.get("QUERY_STRING"), RequestInfo.from_environ, environ)
+            if principal is not None:
+                environ[PRINCIPAL_KEY] = principal
+                return self.app(environ, start_response)
         try:
-            principal = self.guard.check_request(request_info(environ), environ.get("HTTP_AUTHORIZATION"))
+            principal = guard.check_request(RequestInfo.from_environ(environ), header)
         except AuthError as exc:
-            return respond(self.guard.render(exc), start_response)
+            return respond(guard.render(exc), start_response)
         environ[PRINCIPAL_KEY] = principal
         return self.app(environ, start_response)
 
