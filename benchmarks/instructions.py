@@ -3,7 +3,7 @@
 `python -m benchmarks.run --instructions` (or `python -m benchmarks.instructions`) runs every scenario below
 twice under `valgrind --tool=callgrind`, with a small and a large number of requests, and reports the
 difference divided by the difference in requests: start-up, imports and warm-up cancel out. Each scenario
-runs in its own process (`python -m benchmarks.instructions SCENARIO N`), with keys and a token made once by
+runs in its own process (`python -m benchmarks.instructions --run SCENARIO N`), with keys and a token made once by
 the driver, a static JWKS (no network on the measured path) and logging at WARNING.
 """
 
@@ -310,6 +310,7 @@ def _count(name: str, number: int, folder: Path) -> int:
         sys.executable,
         "-m",
         "benchmarks.instructions",
+        "--run",
         name,
         str(number),
     ]
@@ -366,8 +367,8 @@ def report(results: dict[str, float]) -> list[str]:
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] in SCENARIOS:
-        run_scenario(sys.argv[1], int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--run":  # one scenario, inside callgrind
+        run_scenario(sys.argv[2], int(sys.argv[3]))
         return 0
     parser = argparse.ArgumentParser(description="instructions per request, counted by callgrind")
     parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], help="default: all")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
-__all__ = ["TokenCache", "entry_size"]
+__all__ = ["Slot", "TokenCache", "entry_size"]
 
 _V = TypeVar("_V")
 
@@ -19,7 +20,9 @@ def entry_size(token: str) -> int:
     return 2 * len(token) + _ENTRY_OVERHEAD
 
 
-class _Slot(Generic[_V]):
+class Slot(Generic[_V]):
+    """One entry: the value, its estimated size, and whether it was read since eviction last looked at it."""
+
     __slots__ = ("referenced", "size", "value")
 
     def __init__(self, value: _V, size: int) -> None:
@@ -44,7 +47,10 @@ class TokenCache(Generic[_V]):
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._slots: dict[str, _Slot[_V]] = {}
+        self._slots: dict[str, Slot[_V]] = {}
+        #: The slots by token, for the guard's hot path to read without a method call: a reader sets
+        #: `referenced` on the slot it uses. Only `put`, `drop` and eviction change the mapping.
+        self.entries: Mapping[str, Slot[_V]] = self._slots
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -66,7 +72,7 @@ class TokenCache(Generic[_V]):
                 self._bytes -= old.size
             while slots and (len(slots) >= self.max_entries or self._bytes + size > self.max_bytes):
                 self._evict_one()
-            slots[token] = _Slot(value, size)
+            slots[token] = Slot(value, size)
             self._bytes += size
 
     def drop(self, token: str) -> None:

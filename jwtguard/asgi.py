@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._request import RequestInfo
@@ -19,7 +19,12 @@ __all__ = ["JWTGuardMiddleware", "record_refusal"]
 _WS_POLICY_VIOLATION = 1008
 
 
-# Where route helpers record their refusals for the middleware: `scope[_REFUSALS_KEY]` is a `_Refusals`.
+# Where route helpers record their refusals for the middleware: `scope[_REFUSALS_KEY]` is a list, made for
+# every HTTP request. Wrapped around an app (or around an app that mounts another), the middleware sits
+# outside the app's `ServerErrorMiddleware`, which answers a route helper's refusal with a 500 before
+# re-raising it. Once a refusal is recorded, the middleware holds back a 5xx response until the app is done:
+# if an `AuthError` comes out, jwtguard's answer replaces it; otherwise (the app caught the refusal, then
+# failed on its own) it goes out as it was.
 _REFUSALS_KEY = "jwtguard.refusals"
 
 
@@ -27,21 +32,8 @@ def record_refusal(scope: MutableMapping[str, Any], error: AuthError) -> None:
     """Note a route helper's refusal in the request's scope before it is raised, so that the middleware can
     answer it in place of the 500 an app's `ServerErrorMiddleware` would send for it."""
     refusals = scope.get(_REFUSALS_KEY)
-    if isinstance(refusals, _Refusals):
+    if type(refusals) is list:
         refusals.append(error)
-
-
-class _Refusals(list[AuthError]):
-    """The refusals route helpers recorded in the current HTTP request, before raising them.
-
-    Wrapped around an app (or around an app that mounts another), the middleware sits outside the app's
-    `ServerErrorMiddleware`, which answers a route helper's refusal with a 500 before re-raising it. Once a
-    refusal is recorded, the middleware holds back a 5xx response until the app is done: if an `AuthError`
-    comes out, jwtguard's answer replaces it; otherwise (the app caught the refusal, then failed on its own)
-    it goes out as it was. A list, because it is created for every request and must cost next to nothing.
-    """
-
-    __slots__ = ()
 
 
 class JWTGuardMiddleware:
@@ -65,6 +57,7 @@ class JWTGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
+        principal = None
         if scope_type == "http":
             # The hot path: one Authorization header whose token the cache verified is decided here, without
             # awaiting anything and without building the request record unless it is logged.
@@ -72,52 +65,48 @@ class JWTGuardMiddleware:
             for name, value in scope["headers"]:
                 if name == b"authorization":
                     if header is not None:
-                        header = None  # several: check_request says how
+                        header = None  # several: acheck_request says how
                         break
                     header = value
             if header is not None:
                 principal = self.guard.accept_cached(
                     header.decode("latin-1"), scope.get("query_string"), RequestInfo.from_scope, scope
                 )
-                if principal is not None:
-                    scope["auth"] = scope["user"] = principal
-                    await self._http_app(scope, receive, send)
-                    return
         elif scope_type != "websocket":
             if scope_type == "lifespan":
                 receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
             return
-        request = RequestInfo.from_scope(scope)
-        authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
-        try:
-            principal = await self.guard.acheck_request(request, authorization)
-        except AuthError as exc:
-            await _send_error(scope, receive, send, self.guard.render(exc))
-            return
         if principal is None:
-            scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
-        else:
+            request = RequestInfo.from_scope(scope)
+            authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
+            try:
+                principal = await self.guard.acheck_request(request, authorization)
+            except AuthError as exc:
+                await _send_error(scope, receive, send, self.guard.render(exc))
+                return
+            if principal is None:
+                scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
+            if scope_type != "http":
+                if principal is not None:
+                    scope["auth"] = scope["user"] = principal
+                await self._websocket_app(scope, receive, send, request)
+                return
+        if principal is not None:
             scope["auth"] = scope["user"] = principal
-        if scope_type == "http":
-            await self._http_app(scope, receive, send)
-        else:
-            await self._websocket_app(scope, receive, send, request)
 
-    async def _http_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[_REFUSALS_KEY] = refusals = _Refusals()
-        held: list[Message] | None = None  # a 5xx response that started after a recorded refusal
+        refusals: list[AuthError] = []  # a plain list: it is made for every request
+        scope[_REFUSALS_KEY] = refusals
+        held: list[Message] = []  # a 5xx response that started after a recorded refusal
 
-        async def send_or_hold(message: Message) -> None:
-            nonlocal held
+        def send_or_hold(message: Message) -> Awaitable[None]:
+            # A plain function returning the server's own awaitable: no extra coroutine per message.
             if not refusals:  # every ordinary request
-                await send(message)
-            elif held is not None:
+                return send(message)
+            if held or (message["type"] == "http.response.start" and message["status"] >= 500):
                 held.append(message)
-            elif message["type"] == "http.response.start" and message["status"] >= 500:
-                held = [message]
-            else:
-                await send(message)
+                return _done()
+            return send(message)
 
         try:
             await self.app(scope, receive, send_or_hold)
@@ -129,10 +118,10 @@ class JWTGuardMiddleware:
                 raise exc from None
             return
         except Exception:
-            if held is not None:
+            if held:
                 await _send_all(held, send)
             raise
-        if held is not None:  # the app caught the refusal, then failed on its own
+        if held:  # the app caught the refusal, then failed on its own
             await _send_all(held, send)
 
     async def _websocket_app(self, scope: Scope, receive: Receive, send: Send, request: RequestInfo) -> None:
@@ -168,6 +157,10 @@ class JWTGuardMiddleware:
             return message
 
         return lifespan_receive
+
+
+async def _done() -> None:
+    """What a held message's send returns: nothing to wait for."""
 
 
 async def _send_all(held: list[Message], send: Send) -> None:

@@ -206,7 +206,8 @@ class Guard:
         self._excluded_exact = frozenset(exact)
         self._excluded_prefixes = tuple(prefixes)
         # The adapters' hot path (`accept_cached`) serves cache hits of requests no other policy applies to.
-        self._fast_cache = None if exact or self._revocation_hook is not None else self._token_cache
+        fast = not exact and self._revocation_hook is None and self._token_cache is not None
+        self._fast_entries = self._token_cache.entries if fast and self._token_cache is not None else None
 
     @property
     def key_set(self) -> KeySet:
@@ -531,15 +532,19 @@ class Guard:
         For the adapters' hot path: `authorization` is the single `Authorization` header; `describe(source)`
         builds the request record, and only if an observer wants it (the log at DEBUG, or `observers`).
         """
-        cache = self._fast_cache
-        if cache is None or authorization[:7] not in _COMMON_PREFIXES:
+        entries = self._fast_entries
+        if entries is None or authorization[:7] not in _COMMON_PREFIXES:
             return None
         if query_string:  # rare on API calls; "access_token" in it is refused by check_request
             query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
             if query_has_access_token(query):
                 return None
-        entry = cache.get(authorization[7:])
-        if entry is None or not entry.valid_from <= self._clock() < entry.valid_until:
+        slot = entries.get(authorization[7:])
+        if slot is None:
+            return None
+        slot.referenced = True
+        entry = slot.value
+        if not entry.valid_from <= self._clock() < entry.valid_until:
             return None
         try:
             if entry.route.key_set.cached_key(entry.kid, entry.alg) is not entry.key:
