@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from ._help import HELP
 from ._token import fingerprint, parse_claims, parse_token
-from .diagnose import Diagnosis, _ago, _number, _utc, diagnose, printable
+from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
 from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
@@ -108,17 +108,17 @@ def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
         if "crit" in header:
             warnings.append("header 'crit' names extensions jwtguard does not implement: refused")
     if isinstance(claims, dict):
-        exp = _number(claims.get("exp"))
+        exp = finite_number(claims.get("exp"))
         if "exp" not in claims:
             warnings.append("no exp: refused (claim_missing)")
         elif exp is None:
             warnings.append("exp is not a finite NumericDate: refused (claim_invalid)")
         elif exp <= now:
-            warnings.append(f"expired {_ago(now - exp)} ago")
+            warnings.append(f"expired {ago(now - exp)} ago")
         for name in ("nbf", "iat"):
-            value = _number(claims.get(name))
+            value = finite_number(claims.get(name))
             if value is not None and value > now:
-                warnings.append(f"{name} is {_ago(value - now)} in the future")
+                warnings.append(f"{name} is {ago(value - now)} in the future")
         if "iss" not in claims:
             warnings.append("no iss: refused unless any issuer is allowed")
         if "aud" not in claims:
@@ -131,10 +131,10 @@ def _time_notes(claims: Any, now: float) -> dict[str, str]:
     if not isinstance(claims, dict):
         return notes
     for name in _TIME_CLAIMS:
-        value = _number(claims.get(name))
+        value = finite_number(claims.get(name))
         if value is not None:
             when = "ago" if value <= now else "from now"
-            notes[name] = f"{_utc(value)} ({_ago(value - now)} {when})"
+            notes[name] = f"{utc(value)} ({ago(value - now)} {when})"
     return notes
 
 

@@ -20,7 +20,7 @@ from .errors import AuthError, JWKSUnavailable, fingerprint
 from .guard import Guard
 from .principal import scopes_from_claims
 
-__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "diagnose", "printable"]
+__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "ago", "diagnose", "finite_number", "printable", "utc"]
 
 #: A time check that fails by less than this (beyond the leeway) looks like clock drift.
 SKEW_HINT_SECONDS = 300.0
@@ -75,12 +75,8 @@ class Diagnosis:
     hints: list[str] = field(default_factory=list)
     claims_verified: bool = False
 
-    first_failure: str | None = None
-
-    @property
-    def failing_step(self) -> str | None:
-        """The step whose check the guard refused the token at (its first failing check)."""
-        return self.first_failure
+    #: The step whose check the guard refused the token at (its first failing check).
+    failing_step: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         help_ = HELP.get(self.code or "", None)
@@ -124,7 +120,7 @@ def diagnose(guard: Guard, token: str) -> Diagnosis:
         if steps[step].status != "fail" or steps[step].code != verdict.code:
             steps[step] = Step(step, "fail", verdict.reason, verdict.code)
         diagnosis.steps = list(steps.values())
-        diagnosis.first_failure = step
+        diagnosis.failing_step = step
     diagnosis.code = verdict.code if verdict else None
     diagnosis.status = verdict.status_code if verdict else 200
     diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
@@ -209,11 +205,11 @@ def _claim_steps(
         if steps[name].status == "fail" and steps[name].detail.endswith("(looks like clock drift)"):
             diagnosis.hints.append(
                 f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
-                f"This machine's time is {_utc(time.time())}; check NTP on it and on the issuer"
+                f"This machine's time is {utc(time.time())}; check NTP on it and on the issuer"
             )
 
 
-def _number(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
     """A finite number, or None (booleans, strings, NaN, infinities and huge integers are not times)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -258,18 +254,18 @@ def _step_of(error: AuthError) -> str:
 def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, now: float) -> str:
     leeway = policy.leeway
     value = claims.get(error.claim) if error.claim else None
-    number = _number(value)
+    number = finite_number(value)
     if error.code == "token_expired" and number is not None:
         value = number
         by = now - (value + leeway)
         drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
-        return f"expired {_ago(now - value)} ago (exp {_utc(value)}; leeway {leeway:.0f} s){drift}"
+        return f"expired {ago(now - value)} ago (exp {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "token_not_yet_valid" and number is not None:
         value = number
         by = value - (now + leeway)
         drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
         what = "issued" if error.claim == "iat" else "valid from"
-        return f"{what} {_ago(value - now)} in the future ({error.claim} {_utc(value)}; leeway {leeway:.0f} s){drift}"
+        return f"{what} {ago(value - now)} in the future ({error.claim} {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "audience_invalid":
         return f"aud {value!r} is not one of {sorted(policy.audiences)}"
     if error.code == "issuer_invalid":
@@ -280,9 +276,9 @@ def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, n
 
 
 def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, now: float) -> str:
-    exp = _number(claims.get("exp"))
+    exp = finite_number(claims.get("exp"))
     if step == "expiry" and exp is not None:
-        return f"expires in {_ago(exp - now)} ({_utc(exp)})"
+        return f"expires in {ago(exp - now)} ({utc(exp)})"
     if step == "issuer":
         return f"iss {claims.get('iss')!r}"
     if step == "audience":
@@ -295,14 +291,14 @@ def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, no
     return "ok"
 
 
-def _utc(timestamp: float) -> str:
+def utc(timestamp: float) -> str:
     try:
         return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
     except (OverflowError, OSError, ValueError):
         return f"{timestamp!r} (out of range)"
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     """A duration for people: "3 h 12 min", "40 s"."""
     seconds = abs(seconds)
     if seconds < 120:

@@ -307,42 +307,79 @@ PREFETCH_MODES = ("off", "degraded", "strict")
 class Settings:
     """Everything jwtguard needs to know, validated on construction.
 
-    Raises `ConfigurationError` with a message that says what to fix. See the README's settings table.
+    Raises `ConfigurationError` with a message that says what to fix. Each field says what it is below;
+    the README's settings table lists them all, with their environment variables (a test keeps both alike).
     """
 
     issuer: str | Sequence[str] | None = None
+    """The accepted `iss` value(s), compared exactly (a trailing slash matters). Required unless `issuers` is set."""
     audience: str | Sequence[str] | None = None
+    """The accepted `aud` value(s): a token passes when any of its `aud` values matches one exactly. Required."""
     algorithms: Sequence[str] = ("RS256",)
+    """The allow-list of JWS algorithms (asymmetric only; `none` and HMAC are refused)."""
     jwks_uri: str | None = None
+    """The JWKS URL: https, or plain http on 127.0.0.1/localhost only."""
     discovery: bool = False
+    """Find `jwks_uri` in the configured issuer's `/.well-known/openid-configuration` (never from a token)."""
     jwks: Mapping[str, Any] | str | Path | None = None
+    """A static JWKS: a mapping, JSON text or a file path (air-gapped set-ups, tests)."""
     issuers: Sequence[Issuer | Mapping[str, Any]] = ()
+    """Several trusted issuers, each an `Issuer` (or mapping) with its own key source, in place of the
+    top-level issuer and key source."""
     leeway: float = 60.0
+    """Seconds of clock drift tolerated for `exp`, `nbf` and `iat` (0 to 300)."""
     required_claims: Sequence[str] = ()
+    """Claims that must be present, on top of `exp` (always required)."""
     required_scopes: Sequence[str] = ()
+    """Scopes every request needs: whole words of `scope`, or items of `scp`."""
     exclude_paths: Sequence[str] = ()
+    """Paths below the mount point that skip authentication: exact, or a prefix ending in `/*`."""
     allow_anonymous: bool = False
+    """Let requests without credentials through, unauthenticated; a bad token is still refused."""
     realm: str | None = "api"
+    """The `realm` of the `WWW-Authenticate` challenge; None for none."""
     jwks_cache_ttl: float = 600.0
+    """Seconds a JWKS is fresh when the key server sends no `Cache-Control: max-age`."""
     jwks_cache_ttl_min: float = 60.0
+    """The least freshness taken from the key server's `max-age` (`no-store`/`no-cache` count as this)."""
     jwks_cache_ttl_max: float = 86400.0
+    """The most freshness taken from the key server's `max-age`."""
     jwks_min_refresh_interval: float = 10.0
+    """At most one refresh per this many seconds for unknown `kid`s, one routine fetch, and one retry while
+    the key endpoint fails."""
     jwks_max_stale: float = 3600.0
+    """Seconds after expiry the last good keys keep serving while the key endpoint fails (0: never)."""
     jwks_timeout: float = 3.0
+    """Total seconds for one key fetch, discovery included, enforced on the socket (at most 60)."""
     jwks_max_bytes: int = 512 * 1024
+    """The largest JWKS or discovery document accepted, as decoded."""
     jwks_prefetch: str = "off"
+    """`off`, `degraded` (fetch at start-up, start anyway) or `strict` (refuse to start without usable keys)."""
     max_token_bytes: int = 16 * 1024
+    """The longest token accepted, checked before any parsing."""
     token_cache_size: int = 4096
+    """How many verified tokens are kept (0 turns the cache off)."""
     token_cache_max_bytes: int = 16 * 1024 * 1024
+    """The most memory, estimated, the verified-token cache may hold, however large the tokens."""
     problem_type_base: str = "urn:jwtguard:error:"
+    """The prefix of each error body's `type`, followed by the error code."""
     token_types: Sequence[str] = ()
+    """Accepted JOSE `typ` values (e.g. `at+jwt`), as case-insensitive media types; unset, any `typ` but one
+    that names another kind of JWT."""
     max_token_lifetime: float | None = None
+    """The longest accepted `exp - iat` in seconds (then `iat` is required); None for no limit."""
     required_claim_values: Mapping[str, str | Sequence[str]] = dataclasses.field(default_factory=dict)
+    """Claims that must equal one of the given strings exactly, e.g. `{"azp": "my-client"}`."""
     insecure_allow_any_issuer: bool = False
+    """Skip the `iss` check (warned about at start-up): any issuer whose keys you trust may mint tokens."""
     insecure_allow_any_audience: bool = False
+    """Skip the `aud` check (warned about at start-up): tokens meant for other APIs work on this one."""
     error_body_hook: ErrorBodyHook | None = dataclasses.field(default=None, compare=False)
+    """`hook(error, body) -> body`: customise the problem-details body; status and headers stay jwtguard's."""
     key_event_hook: KeyEventHook | None = dataclasses.field(default=None, compare=False)
+    """`hook(KeyEvent)`, called for every key-management event (fetches, stale keys served, refreshes suppressed)."""
     revocation_hook: RevocationHook | None = dataclasses.field(default=None, compare=False)
+    """`hook(principal) -> bool` (or async, ASGI only): True refuses the token with `token_revoked`."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here, never later

@@ -76,3 +76,33 @@ def test_the_package_never_relies_on_assert() -> None:
 
 def test_the_package_is_typed() -> None:
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_every_setting_is_documented_in_its_docstring_and_in_the_readme() -> None:
+    import dataclasses
+
+    from jwtguard import Settings
+
+    source = (PACKAGE / "settings.py").read_text(encoding="utf-8")
+    [settings_class] = [
+        node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    ]
+    documented = {
+        statement.target.id
+        for statement, following in zip(settings_class.body, settings_class.body[1:], strict=False)
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and isinstance(following, ast.Expr)
+        and isinstance(following.value, ast.Constant)
+        and isinstance(following.value.value, str)
+    }
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    assert fields == documented
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    in_table = {name for row in table.splitlines() if row.startswith("| `") for name in _names(row.split("|")[1])}
+    assert fields == in_table
+
+
+def _names(cell: str) -> set[str]:
+    return {part.strip(" `") for part in cell.split(",")}
