@@ -25,9 +25,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
 from ._request import RequestInfo
-from ._scopes import check_scopes, require_principal
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
+from .principal import ScopeRequirement, require
 from .responses import RenderedError
 from .settings import Settings
 from .wsgi import check_sync_hooks
@@ -94,7 +94,7 @@ class JWTGuardMiddleware:
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     """Decorate a view so it needs a token with all of `scopes` (401 `token_missing` / 403 `insufficient_scope`)."""
 
-    scopes = check_scopes(scopes, "require_scopes")
+    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
 
     def decorator(view: _F) -> _F:
         @functools.wraps(view)
@@ -103,7 +103,7 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
             if not isinstance(guard, Guard):
                 raise ImproperlyConfigured("add jwtguard.django.JWTGuardMiddleware to MIDDLEWARE for require_scopes")
             try:
-                require_principal(getattr(request, "principal", None), scopes)
+                require(getattr(request, "principal", None), requirement)
             except AuthError as exc:
                 return _response(guard.reject(exc, _request_info(request)))
             return view(request, *args, **kwargs)

@@ -20,10 +20,9 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, request
 
-from ._scopes import check_scopes, require_principal
 from .errors import AuthError
 from .guard import Guard
-from .principal import Principal
+from .principal import Principal, ScopeRequirement, require
 from .settings import Settings
 from .wsgi import GUARD_KEY, PRINCIPAL_KEY, JWTGuardWSGIMiddleware, request_info
 
@@ -67,13 +66,13 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     the same log record as every other refusal.
     """
 
-    scopes = check_scopes(scopes, "require_scopes")
+    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
 
     def decorator(view: _F) -> _F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                require_principal(request.environ.get(PRINCIPAL_KEY), scopes)
+                require(request.environ.get(PRINCIPAL_KEY), requirement)
             except AuthError as exc:
                 guard: Guard = request.environ.get(GUARD_KEY) or current_app.extensions[_EXTENSION]
                 rendered = guard.reject(exc, request_info(request.environ))

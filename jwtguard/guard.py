@@ -29,7 +29,6 @@ from .errors import (
     AuthError,
     ClaimInvalid,
     ConfigurationError,
-    InsufficientScope,
     IssuerInvalid,
     JWKSUnavailable,
     RevocationUnavailable,
@@ -41,7 +40,7 @@ from .errors import (
 )
 from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
-from .principal import Principal
+from .principal import Principal, Requirement, ScopeRequirement
 from .responses import RenderedError, Renderer
 from .settings import Settings, redact_url
 
@@ -190,6 +189,10 @@ class Guard:
             error_body_hook=settings.error_body_hook,
         )
         self._required_scopes = tuple(settings.required_scopes)
+        # What every token must grant beyond the claim checks: today the scopes of `required_scopes`.
+        self._requirements: tuple[Requirement, ...] = (
+            (ScopeRequirement(self._required_scopes, where="required_scopes"),) if self._required_scopes else ()
+        )
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
         # the time checks, revocation or scopes, and only while the key that verified it is still trusted.
@@ -322,10 +325,8 @@ class Guard:
         if isinstance(step, _Verified):
             return step
         verified = step.verified
-        if self._required_scopes and not verified.principal.scopes.issuperset(self._required_scopes):
-            raise InsufficientScope(
-                self._required_scopes, "token lacks a scope in required_scopes", context=verified.context
-            )
+        for requirement in self._requirements:
+            requirement.check(verified.principal)
         self._cache_put(step.token, verified)
         return verified
 

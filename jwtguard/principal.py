@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from .errors import TokenContext
+from .errors import ConfigurationError, InsufficientScope, TokenContext, TokenMissing
 
-__all__ = ["Principal", "scopes_from_claims"]
+__all__ = ["Principal", "Requirement", "ScopeRequirement", "check_scopes", "require", "scopes_from_claims"]
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); also what a header value can carry.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 _EMPTY = frozenset({""})
@@ -124,3 +128,57 @@ class Principal:
     def __repr__(self) -> str:
         # Claims can hold personal data; a repr that lands in a log shows only who and what.
         return f"Principal(subject={self.subject!r}, issuer={self.issuer!r}, scopes={sorted(self.scopes)!r})"
+
+
+def check_scopes(scopes: Sequence[str], where: str) -> tuple[str, ...]:
+    """The scopes as a tuple, or `ConfigurationError` if one is not an RFC 6749 scope-token."""
+    if isinstance(scopes, str):
+        scopes = (scopes,)
+    for scope in scopes:
+        if not isinstance(scope, str) or _SCOPE_TOKEN.fullmatch(scope) is None:
+            raise ConfigurationError(
+                f"{where}: {scope!r} is not a scope (printable ASCII without spaces, quotes or backslashes); "
+                "list scopes one by one"
+            )
+    return tuple(scopes)
+
+
+@runtime_checkable
+class Requirement(Protocol):
+    """What a verified token must grant: `check` returns, or raises the `AuthError` it refuses with.
+
+    Settings (`required_scopes`) and the route helpers of every framework build the same objects.
+    """
+
+    def check(self, principal: Principal) -> None: ...
+
+
+class ScopeRequirement:
+    """Every one of `scopes` (whole words, compared exactly), or 403 `insufficient_scope` naming them."""
+
+    __slots__ = ("reason", "scopes")
+
+    def __init__(self, scopes: Sequence[str], *, where: str = "required scopes", reason: str | None = None) -> None:
+        self.scopes = check_scopes(scopes, where)
+        self.reason = reason or f"token lacks a scope in {where}"
+
+    @classmethod
+    def for_route(cls, scopes: Sequence[str], where: str) -> ScopeRequirement:
+        """The requirement of a route helper (`require_scopes`, `RequireScopes`) named `where`."""
+        return cls(scopes, where=where, reason="token lacks a scope the route requires")
+
+    def check(self, principal: Principal) -> None:
+        if not principal.scopes.issuperset(self.scopes):
+            raise InsufficientScope(self.scopes, self.reason, context=principal.token_context)
+
+    def __repr__(self) -> str:
+        return f"ScopeRequirement({list(self.scopes)!r})"
+
+
+def require(principal: object, requirement: Requirement) -> Principal:
+    """The `Principal` if it meets `requirement`: for route helpers, which may run on excluded or anonymous
+    requests (then `TokenMissing`)."""
+    if not isinstance(principal, Principal):
+        raise TokenMissing("route requires a token, the request had none")
+    requirement.check(principal)
+    return principal

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, RevocationHook
+from .principal import check_scopes
 
 if TYPE_CHECKING:
     from .jwks import KeyEvent
@@ -41,22 +42,7 @@ logger = logging.getLogger("jwtguard")
 KeyEventHook = Callable[["KeyEvent"], None]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); also what a header value can carry.
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
-
-
-def check_scopes(scopes: Sequence[str], where: str) -> tuple[str, ...]:
-    """The scopes as a tuple, or `ConfigurationError` if one is not an RFC 6749 scope-token."""
-    if isinstance(scopes, str):
-        scopes = (scopes,)
-    for scope in scopes:
-        if not isinstance(scope, str) or _SCOPE_TOKEN.fullmatch(scope) is None:
-            raise ConfigurationError(
-                f"{where}: {scope!r} is not a scope (printable ASCII without spaces, quotes or backslashes); "
-                "list scopes one by one"
-            )
-    return tuple(scopes)
 
 
 def _is_loopback(host: str) -> bool:

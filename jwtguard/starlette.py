@@ -13,22 +13,21 @@ from typing import Any, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
-from ._scopes import check_scopes, require_principal
 from .asgi import record_refusal
 from .errors import AuthError
-from .principal import Principal
+from .principal import Principal, ScopeRequirement, require
 
 __all__ = ["RequireScopes", "require_scopes"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _principal_of(connection: HTTPConnection, scopes: tuple[str, ...]) -> Principal:
+def _principal_of(connection: HTTPConnection, requirement: ScopeRequirement) -> Principal:
     scope = connection.scope
     if "auth" not in scope:
         raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
     try:
-        return require_principal(scope["auth"], scopes)
+        return require(scope["auth"], requirement)
     except AuthError as exc:
         record_refusal(scope, exc)  # so that the app's own 500 for it can be replaced
         raise
@@ -41,7 +40,7 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
     """
 
-    scopes = check_scopes(scopes, "require_scopes")
+    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
 
     def decorator(endpoint: _F) -> _F:
         def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
@@ -54,14 +53,14 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
 
             @functools.wraps(endpoint)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _principal_of(find_connection(args, kwargs), scopes)
+                _principal_of(find_connection(args, kwargs), requirement)
                 return await endpoint(*args, **kwargs)
 
             return cast(_F, async_wrapper)
 
         @functools.wraps(endpoint)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            _principal_of(find_connection(args, kwargs), scopes)
+            _principal_of(find_connection(args, kwargs), requirement)
             return endpoint(*args, **kwargs)
 
         return cast(_F, sync_wrapper)
@@ -77,7 +76,10 @@ class RequireScopes:
     """
 
     def __init__(self, *scopes: str) -> None:
-        self.scopes = check_scopes(scopes, "RequireScopes")
+        self.requirement = ScopeRequirement(
+            scopes, where="RequireScopes", reason="token lacks a scope the route requires"
+        )
+        self.scopes = self.requirement.scopes
 
     def __call__(self, connection: HTTPConnection) -> Principal:
-        return _principal_of(connection, self.scopes)
+        return _principal_of(connection, self.requirement)

@@ -25,8 +25,8 @@ from starlette.testclient import TestClient
 
 import jwtguard.flask
 from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal, Settings, require_scopes
-from jwtguard._scopes import require_principal
 from jwtguard.errors import AuthError
+from jwtguard.principal import ScopeRequirement, require
 from jwtguard.wsgi import GUARD_KEY, PRINCIPAL_KEY, request_info, respond
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def _bare_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
     if path == "/orders":
         guard: Guard = environ[GUARD_KEY]
         try:
-            principal = require_principal(principal, ["orders:read"])
+            principal = require(principal, ScopeRequirement.for_route(["orders:read"], "orders"))
         except AuthError as exc:
             return respond(guard.reject(exc, request_info(environ)), start_response)
         body: dict[str, Any] = {"orders": [], "sub": principal.subject}
