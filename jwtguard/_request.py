@@ -14,6 +14,8 @@ class RequestInfo(NamedTuple):
     `path` is the full path (mount prefix included), for the log. `route_path` is the path the application
     routes on, with the mount prefix removed (None: the same as `path`); `exclude_paths` match it, because a
     prefix is often set by whoever sends the request. `query_string` is the raw query, still percent-encoded.
+    `authorization` holds every `Authorization` header value, in order (the guard's token sources read the
+    credentials from here).
     """
 
     method: str
@@ -21,6 +23,7 @@ class RequestInfo(NamedTuple):
     client: str | None
     route_path: str | None = None
     query_string: str = ""
+    authorization: tuple[str, ...] = ()
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
@@ -35,6 +38,7 @@ class RequestInfo(NamedTuple):
             str(client[0]) if client else None,
             route_path(path, root_path) if root_path else path,
             query.decode("latin-1") if query else "",
+            tuple(value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
         )
 
     @classmethod
@@ -52,6 +56,8 @@ class RequestInfo(NamedTuple):
             environ.get("REMOTE_ADDR") or None,
             path_info,
             environ.get("QUERY_STRING", ""),
+            # WSGI servers fold repeated headers into one value joined by commas: the bearer parser knows.
+            (environ["HTTP_AUTHORIZATION"],) if "HTTP_AUTHORIZATION" in environ else (),
         )
 
 

@@ -79,9 +79,8 @@ class JWTGuardMiddleware:
             return
         if principal is None:
             request = RequestInfo.from_scope(scope)
-            authorization = [value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"]
             try:
-                principal = await self.guard.acheck_request(request, authorization)
+                principal = await self.guard.acheck_request(request)
             except AuthError as exc:
                 await _send_error(scope, receive, send, self.guard.render(exc))
                 return

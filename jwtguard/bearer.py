@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 from urllib.parse import unquote_plus
 
+from ._request import RequestInfo
 from .errors import InvalidRequest, TokenMalformed, TokenMissing
 
-__all__ = ["extract_bearer_token", "query_has_access_token"]
+__all__ = [
+    "AUTHORIZATION_HEADER",
+    "AuthorizationHeader",
+    "TokenSource",
+    "extract_bearer_token",
+    "query_has_access_token",
+]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; auth-scheme = token
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -83,3 +91,27 @@ def query_has_access_token(query_string: str) -> bool:
         if name == "access_token" or ("%" in name and unquote_plus(name) == "access_token"):
             return True
     return False
+
+
+@runtime_checkable
+class TokenSource(Protocol):
+    """A place a request may carry its token. The guard asks its sources in order; the first that finds
+    credentials decides (today the only source is the `Authorization` header)."""
+
+    name: str
+
+    def credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
+        """The credentials this source finds in `request`, as the guard's bearer parser takes them."""
+        ...
+
+
+class AuthorizationHeader:
+    """RFC 6750 §2.1: `Authorization: Bearer <token>`, exactly once."""
+
+    name = "authorization_header"
+
+    def credentials(self, request: RequestInfo) -> Sequence[str]:
+        return request.authorization
+
+
+AUTHORIZATION_HEADER = AuthorizationHeader()

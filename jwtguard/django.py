@@ -82,7 +82,7 @@ class JWTGuardMiddleware:
             if header is not None:  # the hot path: a token the cache verified, decided without more work
                 principal = self.guard.accept_cached(header, meta.get("QUERY_STRING"), RequestInfo.from_environ, meta)
             if principal is None:
-                principal = self.guard.check_request(_request_info(request), header)
+                principal = self.guard.check_request(_request_info(request))
         except AuthError as exc:
             return _response(self.guard.render(exc))
         request.principal = principal  # type: ignore[attr-defined]

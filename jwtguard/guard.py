@@ -23,7 +23,7 @@ from ._logging import LOG_RECORDS
 from ._request import RequestInfo
 from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
-from .bearer import extract_bearer_token, query_has_access_token
+from .bearer import AUTHORIZATION_HEADER, TokenSource, extract_bearer_token, query_has_access_token
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
@@ -79,6 +79,13 @@ def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
 
 
 _Source = TypeVar("_Source")
+
+
+class _FromSources:
+    """The default of `check_request`'s `authorization`: read the credentials from the token sources."""
+
+
+_FROM_SOURCES = _FromSources()
 
 
 class _Pending(NamedTuple):
@@ -180,6 +187,7 @@ class Guard:
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
         self._revocation_hook = settings.revocation_hook
+        self._sources: tuple[TokenSource, ...] = (AUTHORIZATION_HEADER,)
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
@@ -556,8 +564,13 @@ class Guard:
             self._accept(entry, describe(source))
         return entry.principal
 
-    def check_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
+    def check_request(
+        self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
+    ) -> Principal | None:
         """Apply the request policy: a `Principal`, or None when the request may pass without one.
+
+        The credentials come from the guard's token sources reading `request` (today its `Authorization`
+        headers), unless `authorization` gives them.
 
         Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
         in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
@@ -565,26 +578,38 @@ class Guard:
         try:
             if self._passes_unchecked(request):
                 return None
-            verified = self._authenticate_sync(authorization)
+            credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
+            verified = self._authenticate_sync(credentials)
         except AuthError as exc:
             self._refuse(exc, request)
             return None
         return self._accept(verified, request)
 
-    async def acheck_request(self, request: RequestInfo, authorization: str | Sequence[str] | None) -> Principal | None:
+    async def acheck_request(
+        self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
+    ) -> Principal | None:
         """Like `check_request`, for the event loop; a cached token is decided without awaiting anything."""
         try:
             if self._passes_unchecked(request):
                 return None
-            step = self._begin_token(authorization)
+            credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
+            step = self._begin_token(credentials)
             if type(step) is _Verified and self._revocation_hook is None:
                 verified = step
             else:
-                verified = await self._continue_async(step, authorization)
+                verified = await self._continue_async(step, credentials)
         except AuthError as exc:
             self._refuse(exc, request)
             return None
         return self._accept(verified, request)
+
+    def _credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
+        """The first credentials a token source finds in `request`, in the order of the sources."""
+        for source in self._sources:
+            found = source.credentials(request)
+            if found:
+                return found
+        return None
 
     def _passes_unchecked(self, request: RequestInfo) -> bool:
         """True on an excluded path; raises `TokenInQuery` for a token in the URL."""

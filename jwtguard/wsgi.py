@@ -56,7 +56,7 @@ class JWTGuardWSGIMiddleware:
                 environ[PRINCIPAL_KEY] = principal
                 return self.app(environ, start_response)
         try:
-            principal = guard.check_request(RequestInfo.from_environ(environ), header)
+            principal = guard.check_request(RequestInfo.from_environ(environ))
         except AuthError as exc:
             return respond(guard.render(exc), start_response)
         environ[PRINCIPAL_KEY] = principal
