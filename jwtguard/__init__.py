@@ -6,6 +6,7 @@ __version__ = "0.1.0"
 
 import typing
 
+from ._request import RequestInfo
 from .asgi import JWTGuardMiddleware
 from .errors import (
     AlgorithmNotAllowed,
@@ -67,6 +68,7 @@ __all__ = [
     "KeySet",
     "Principal",
     "RenderedError",
+    "RequestInfo",
     "RequireScopes",
     "RevocationUnavailable",
     "Settings",

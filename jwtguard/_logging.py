@@ -65,8 +65,8 @@ def log_rejection(error: AuthError, request: RequestInfo) -> None:
         )
 
 
-def log_acceptance(principal: Principal, context: TokenContext, request: RequestInfo) -> None:
-    """Log an accepted request at DEBUG."""
+def log_acceptance(principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:
+    """Log an accepted request at DEBUG; `cached` says whether the token came from the verified-token cache."""
     if not logger.isEnabledFor(logging.DEBUG):
         return
     extra: dict[str, Any] = {
@@ -82,6 +82,7 @@ def log_acceptance(principal: Principal, context: TokenContext, request: Request
         "jwtguard_jti": sanitize(principal.token_id),
         "jwtguard_token_fingerprint": context.fingerprint,
         "jwtguard_claims_verified": True,
+        "jwtguard_cached": cached,
     }
     logger.debug(
         "jwtguard: accepted %s %s for sub=%s",
@@ -97,8 +98,8 @@ class LogRecords:
 
     __slots__ = ()
 
-    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo) -> None:
-        log_acceptance(principal, context, request)
+    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:
+        log_acceptance(principal, context, request, cached=cached)
 
     def refused(self, error: AuthError, request: RequestInfo) -> None:
         log_rejection(error, request)

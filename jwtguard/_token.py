@@ -19,7 +19,7 @@ import cachetools
 
 from .errors import TokenMalformed, fingerprint
 
-__all__ = ["ParsedToken", "fingerprint", "issuer_candidates", "parse_claims", "parse_token"]
+__all__ = ["ParsedToken", "fingerprint", "header_cache_size", "issuer_candidates", "parse_claims", "parse_token"]
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -122,6 +122,12 @@ def _diagnose(data: bytes) -> TokenMalformed:
         if _B64URL.fullmatch(part) is None:
             return TokenMalformed(f"{what} is not base64url (RFC 7515 forbids padding and other alphabets)")
     return TokenMalformed("token is not a compact JWS")  # pragma: no cover  # parse_token and this agree
+
+
+def header_cache_size() -> int:
+    """How many parsed headers the process keeps."""
+    with _HEADER_LOCK:
+        return len(_HEADERS)
 
 
 def parse_token(token: str) -> ParsedToken:

@@ -36,7 +36,7 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
     `InvalidRequest` when the header is malformed or repeated, and `TokenMalformed` when the token is
     longer than `max_bytes` (checked before any parsing of the token).
     """
-    if type(authorization) is list and len(authorization) == 1:
+    if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
         authorization = authorization[0]
     if type(authorization) is str and authorization[:7] in _COMMON_PREFIXES:
         # The common case, decided in one pass: "Bearer " and a b64token within the size cap.

@@ -21,7 +21,7 @@ from ._claims import ClaimPolicy
 from ._jose import verify_signature
 from ._logging import LOG_RECORDS
 from ._request import RequestInfo
-from ._token import ParsedToken, issuer_candidates, parse_claims, parse_token
+from ._token import ParsedToken, header_cache_size, issuer_candidates, parse_claims, parse_token
 from ._token_cache import TokenCache
 from .bearer import AUTHORIZATION_HEADER, TokenSource, extract_bearer_token, query_has_access_token
 from .errors import (
@@ -44,7 +44,7 @@ from .principal import Principal, Requirement, ScopeRequirement
 from .responses import RenderedError, Renderer
 from .settings import Settings, redact_url
 
-__all__ = ["Candidate", "Guard", "guard_from"]
+__all__ = ["CacheStats", "Candidate", "Guard", "guard_from"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -79,6 +79,15 @@ def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
 
 
 _Source = TypeVar("_Source")
+
+
+class CacheStats(NamedTuple):
+    """What the verified-token cache holds (entries, and their estimated bytes), and how many parsed JOSE
+    headers the process keeps (one per issuer key, shared by every guard)."""
+
+    entries: int
+    bytes: int
+    headers: int
 
 
 class _FromSources:
@@ -233,6 +242,13 @@ class Guard:
         return {route.label: route.key_set for route in self._routes}
 
     @property
+    def cache_stats(self) -> CacheStats:
+        """How much the verified-token cache holds now (zeros when it is off)."""
+        cache = self._token_cache
+        headers = header_cache_size()
+        return CacheStats(0, 0, headers) if cache is None else CacheStats(len(cache), cache.size, headers)
+
+    @property
     def clock(self) -> Callable[[], float]:
         """The wall clock `exp`, `nbf` and `iat` are checked against."""
         return self._clock
@@ -252,17 +268,17 @@ class Guard:
 
     def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch."""
-        return self._authenticate_sync(authorization).principal
+        return self._authenticate_sync(authorization)[0].principal
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Validate the bearer token in `authorization`; never blocks the event loop."""
-        return (await self._authenticate_async(authorization)).principal
+        return (await self._authenticate_async(authorization))[0].principal
 
     # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
     # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
     # differ only in how they wait.
 
-    def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> _Verified:
+    def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
         step: _Verified | _Fresh | _Pending = self._begin_token(authorization)
         while isinstance(step, _Pending):
             try:
@@ -274,12 +290,12 @@ class Guard:
             self._check_revoked(self._revocation_sync(_principal(step)), _context_of(step))
         return self._settle(step)
 
-    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> _Verified:
+    async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
         return await self._continue_async(self._begin_token(authorization), authorization)
 
     async def _continue_async(
         self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
-    ) -> _Verified:
+    ) -> tuple[_Verified, bool]:
         while isinstance(step, _Pending):
             key_set = step.route.key_set
             try:
@@ -328,15 +344,16 @@ class Guard:
             error.context = _context(step.parsed, step.token)
         return error
 
-    def _settle(self, step: _Verified | _Fresh) -> _Verified:
-        """Scopes for a token verified just now (a cached one passed them), then the cache."""
+    def _settle(self, step: _Verified | _Fresh) -> tuple[_Verified, bool]:
+        """Scopes for a token verified just now (a cached one passed them), then the cache; and whether the
+        token came from the cache."""
         if isinstance(step, _Verified):
-            return step
+            return step, True
         verified = step.verified
         for requirement in self._requirements:
             requirement.check(verified.principal)
         self._cache_put(step.token, verified)
-        return verified
+        return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
         result = self._call_revocation_hook(principal)
@@ -373,7 +390,7 @@ class Guard:
         The token is not checked here: only verified tokens are in the cache, so a hit is one, and a miss
         goes through `_begin`, which checks it.
         """
-        if type(authorization) is list and len(authorization) == 1:
+        if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
             authorization = authorization[0]
         if type(authorization) is not str or authorization[:7] not in _COMMON_PREFIXES:
             return None, None
@@ -561,7 +578,7 @@ class Guard:
         except AuthError:
             return None
         if self._observers_all or logger.isEnabledFor(logging.DEBUG):
-            self._accept(entry, describe(source))
+            self._accept(entry, describe(source), cached=True)
         return entry.principal
 
     def check_request(
@@ -579,11 +596,11 @@ class Guard:
             if self._passes_unchecked(request):
                 return None
             credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
-            verified = self._authenticate_sync(credentials)
+            verified, cached = self._authenticate_sync(credentials)
         except AuthError as exc:
             self._refuse(exc, request)
             return None
-        return self._accept(verified, request)
+        return self._accept(verified, request, cached=cached)
 
     async def acheck_request(
         self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
@@ -595,13 +612,13 @@ class Guard:
             credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
             step = self._begin_token(credentials)
             if type(step) is _Verified and self._revocation_hook is None:
-                verified = step
+                verified, cached = step, True
             else:
-                verified = await self._continue_async(step, credentials)
+                verified, cached = await self._continue_async(step, credentials)
         except AuthError as exc:
             self._refuse(exc, request)
             return None
-        return self._accept(verified, request)
+        return self._accept(verified, request, cached=cached)
 
     def _credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
         """The first credentials a token source finds in `request`, in the order of the sources."""
@@ -621,9 +638,9 @@ class Guard:
 
     # -- the exits: every decision leaves through one of these ------------------------------------
 
-    def _accept(self, verified: _Verified, request: RequestInfo) -> Principal:
+    def _accept(self, verified: _Verified, request: RequestInfo, *, cached: bool) -> Principal:
         for observer in self._observers:
-            observer.accepted(verified.principal, verified.context, request)
+            observer.accepted(verified.principal, verified.context, request, cached=cached)
         return verified.principal
 
     def _refuse(self, error: AuthError, request: RequestInfo) -> None:

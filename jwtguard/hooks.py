@@ -26,6 +26,7 @@ class DecisionObserver(Protocol):
     Requests on excluded paths and anonymous requests (`allow_anonymous`) are not decisions about a token.
     """
 
-    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo) -> None: ...
+    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:
+        """`cached`: the token came from the verified-token cache (no signature was checked for it)."""
 
     def refused(self, error: AuthError, request: RequestInfo) -> None: ...

@@ -22,8 +22,7 @@ from typing import Any
 
 from jwt.algorithms import get_default_algorithms
 
-from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal, Settings
-from jwtguard._logging import RequestInfo
+from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal, RequestInfo, Settings
 from jwtguard.errors import AuthError
 from jwtguard.testing import SigningKey, generate_key
 

@@ -21,8 +21,8 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, str]] = []
 
-    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo) -> None:
-        self.seen.append(("accepted", principal.subject or "", request.path))
+    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:
+        self.seen.append(("accepted" + (" from the cache" if cached else ""), principal.subject or "", request.path))
 
     def refused(self, error: AuthError, request: RequestInfo) -> None:
         self.seen.append(("refused", error.code, request.path))
@@ -55,7 +55,7 @@ def test_every_decision_reaches_the_observers(issuer: DevIssuer, jwtguard_logs: 
         httpx.get(url + "/health")  # excluded: no decision about a token
     assert recorder.seen == [
         ("accepted", "alice", "/orders"),
-        ("accepted", "alice", "/orders"),
+        ("accepted from the cache", "alice", "/orders"),
         ("accepted", "bob", "/orders"),
         ("refused", "insufficient_scope", "/orders"),
         ("refused", "token_missing", "/orders"),

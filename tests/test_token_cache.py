@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from jwtguard import ConfigurationError, Guard, JtiDenylist, Settings
+from jwtguard import ConfigurationError, Guard, JtiDenylist, Principal, RequestInfo, Settings, TokenContext
 from jwtguard.errors import AuthError
 from jwtguard.testing import DevIssuer, SigningKey, generate_key
 
@@ -18,29 +18,36 @@ class WallClock(FakeClock):
 
 
 def outcome(guard: Guard, token: str) -> str:
+    return decide(guard, f"Bearer {token}")
+
+
+def decide(guard: Guard, authorization: str) -> str:
+    """The guard's decision on a request with this `Authorization` value, as a code."""
     try:
-        guard.authenticate(f"Bearer {token}")
+        guard.check_request(RequestInfo("GET", "/", None, authorization=(authorization,)))
     except AuthError as exc:
         return exc.code
     return "ok"
 
 
-def count_verifications(guard: Guard, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record each full validation (parse and signature) the guard does."""
-    calls: list[str] = []
-    original = guard._verify
+class Verifications(list[str]):
+    """A decision observer that notes each token accepted after a full verification (not from the cache)."""
 
-    def counting(*args: object, **kwargs: object) -> object:
-        calls.append("verify")
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def accepted(self, principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:
+        if not cached:
+            self.append("verify")
 
-    monkeypatch.setattr(guard, "_verify", counting)
-    return calls
+    def refused(self, error: AuthError, request: RequestInfo) -> None:
+        pass
 
 
-def test_a_repeated_token_is_verified_once(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings())
-    calls = count_verifications(guard, monkeypatch)
+def watched(settings: Settings, **options: Any) -> tuple[Guard, Verifications]:
+    calls = Verifications()
+    return Guard(settings, observers=[calls], **options), calls
+
+
+def test_a_repeated_token_is_verified_once(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings())
     token = issuer.token()
     assert [outcome(guard, token) for _ in range(5)] == ["ok"] * 5
     assert calls == ["verify"]
@@ -78,11 +85,8 @@ def test_a_key_removed_from_the_jwks_ends_its_cached_tokens(issuer: DevIssuer, c
     assert outcome(guard, token) == "key_not_found"
 
 
-def test_a_refresh_that_keeps_the_key_keeps_the_cached_tokens(
-    issuer: DevIssuer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    guard = Guard(issuer.settings(), key_clock=clock)
-    calls = count_verifications(guard, monkeypatch)
+def test_a_refresh_that_keeps_the_key_keeps_the_cached_tokens(issuer: DevIssuer, clock: FakeClock) -> None:
+    guard, calls = watched(issuer.settings(), key_clock=clock)
     token = issuer.token()
     assert outcome(guard, token) == "ok"
     clock.advance(301)
@@ -101,29 +105,27 @@ def test_a_kid_reused_for_another_key_forces_a_full_check(issuer: DevIssuer, clo
     assert outcome(guard, token) == "signature_invalid"
 
 
-def test_the_cache_can_be_turned_off(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings(token_cache_size=0))
-    calls = count_verifications(guard, monkeypatch)
+def test_the_cache_can_be_turned_off(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings(token_cache_size=0))
     token = issuer.token()
     assert [outcome(guard, token) for _ in range(3)] == ["ok"] * 3
     assert calls == ["verify"] * 3
 
 
-def test_the_cache_is_bounded(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings(token_cache_size=2))
-    calls = count_verifications(guard, monkeypatch)
+def test_the_cache_is_bounded(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings(token_cache_size=2))
     first, second, third = (issuer.token(subject=name) for name in ("a", "b", "c"))
     for token in (first, second, third, first):  # the third pushed the first out
         assert outcome(guard, token) == "ok"
     assert len(calls) == 4
 
 
-def test_refused_tokens_are_not_cached(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings(required_scopes=["admin"]))
-    calls = count_verifications(guard, monkeypatch)
+def test_refused_tokens_are_not_cached(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings(required_scopes=["admin"]))
     token = issuer.token(scopes=["user"])
     assert [outcome(guard, token) for _ in range(2)] == ["insufficient_scope"] * 2
-    assert len(calls) == 2
+    assert guard.cache_stats.entries == 0
+    assert calls == []
 
 
 def test_token_cache_size_is_validated() -> None:
@@ -131,42 +133,37 @@ def test_token_cache_size_is_validated() -> None:
         Settings(issuer="https://i.test/", audience="a", jwks_uri="https://i.test/jwks", token_cache_size=-1)
 
 
-def test_one_token_is_one_entry_however_it_is_spelled(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings())
-    calls = count_verifications(guard, monkeypatch)
+def test_one_token_is_one_entry_however_it_is_spelled(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings())
     token = issuer.token()
     spellings = [f"{scheme}{' ' * spaces}{token}{tail}" for scheme in ("Bearer", "bearer", "BEARER", "BeArEr")
                  for spaces in (1, 2, 5) for tail in ("", " ", "\t")]  # fmt: skip
     for spelling in spellings:  # whitespace and case that HTTP allows must not mint new cache entries
-        assert guard.authenticate(spelling).subject == issuer.claims()["sub"]
-    assert guard._token_cache is not None
-    assert len(guard._token_cache) == 1
-    guard.authenticate(f"Bearer {token}")
-    assert len(guard._token_cache) == 1
+        assert decide(guard, spelling) == "ok"
+    assert guard.cache_stats.entries == 1
+    assert decide(guard, f"Bearer {token}") == "ok"
+    assert guard.cache_stats.entries == 1
     assert len(calls) < len(spellings)  # the common spelling is served from the cache once it is there
 
 
 def test_the_cache_is_bounded_in_bytes(issuer: DevIssuer) -> None:
     guard = Guard(issuer.settings(token_cache_size=10_000, token_cache_max_bytes=256 * 1024))
-    cache = guard._token_cache
-    assert cache is not None
     small = [issuer.token(subject=f"small-{n}") for n in range(20)]
     for token in small:
-        guard.authenticate(f"Bearer {token}")
-    assert len(cache) == 20
+        assert outcome(guard, token) == "ok"
+    assert guard.cache_stats.entries == 20
     # One client with large (valid) tokens: each is about 12 KB; the cache stays within its byte bound.
     for n in range(60):
-        guard.authenticate(f"Bearer {issuer.token(subject=f'large-{n}', padding='x' * 9_000)}")
-        assert cache.size <= 256 * 1024
-    assert len(cache) < 60 + 20
+        assert outcome(guard, issuer.token(subject=f"large-{n}", padding="x" * 9_000)) == "ok"
+        assert guard.cache_stats.bytes <= 256 * 1024
+    assert guard.cache_stats.entries < 60 + 20
 
 
 def test_the_entry_bound_still_holds(issuer: DevIssuer) -> None:
     guard = Guard(issuer.settings(token_cache_size=5))
     for n in range(12):
-        guard.authenticate(f"Bearer {issuer.token(subject=f'user-{n}')}")
-    assert guard._token_cache is not None
-    assert len(guard._token_cache) == 5
+        assert outcome(guard, issuer.token(subject=f"user-{n}")) == "ok"
+    assert guard.cache_stats.entries == 5
 
 
 def test_token_cache_max_bytes_is_validated() -> None:
@@ -181,14 +178,12 @@ def test_token_cache_max_bytes_is_validated() -> None:
 
 
 def test_large_hostile_headers_are_not_kept(issuer: DevIssuer, signing_keys: dict[str, SigningKey]) -> None:
-    from jwtguard import _token
-
     guard = Guard(issuer.settings())
-    before = len(_token._HEADERS)
+    before = guard.cache_stats.headers
     for n in range(20):
         token = signing_keys["RS256"].sign(issuer.claims(), headers={"kid": f"k{n}", "x": ["padding"] * 300})
         assert outcome(guard, token) == "key_not_found"
-    assert len(_token._HEADERS) == before
+    assert guard.cache_stats.headers == before
 
 
 def test_hooks_must_be_callable(issuer: DevIssuer) -> None:
@@ -197,14 +192,12 @@ def test_hooks_must_be_callable(issuer: DevIssuer) -> None:
             issuer.settings(**{name: 1})
 
 
-def test_a_token_in_use_survives_a_burst_of_new_ones(issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    guard = Guard(issuer.settings(token_cache_size=50))
-    calls = count_verifications(guard, monkeypatch)
+def test_a_token_in_use_survives_a_burst_of_new_ones(issuer: DevIssuer) -> None:
+    guard, calls = watched(issuer.settings(token_cache_size=50))
     hot = issuer.token(subject="hot")
-    guard.authenticate(f"Bearer {hot}")
+    assert outcome(guard, hot) == "ok"
     for n in range(200):  # four times the cache's size in new tokens, while the hot one keeps being used
-        guard.authenticate(f"Bearer {issuer.token(subject=f'burst-{n}')}")
-        guard.authenticate(f"Bearer {hot}")
+        assert outcome(guard, issuer.token(subject=f"burst-{n}")) == "ok"
+        assert outcome(guard, hot) == "ok"
     assert calls.count("verify") == 201  # the hot token was verified once, each new token once
-    assert guard._token_cache is not None
-    assert len(guard._token_cache) == 50
+    assert guard.cache_stats.entries == 50

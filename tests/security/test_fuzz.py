@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.types import Message, Scope
 
-from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal
-from jwtguard._logging import RequestInfo
+from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal, RequestInfo
 from jwtguard.errors import AuthError
 from jwtguard.testing import DevIssuer, SigningKey
 
