@@ -464,7 +464,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for token in tokens:
     guard.authenticate("Bearer " + token)
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(tokens[0]), before, after, len(guard._token_cache), settings.token_cache_size)
+print(len(tokens[0]), before, after, guard.cache_stats.entries, settings.token_cache_size)
 """
 
 
