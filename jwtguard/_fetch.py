@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from ._version import __version__
+
 __all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher"]
 
 
@@ -58,8 +60,6 @@ class HttpxFetcher:
     """
 
     def __init__(self) -> None:
-        from . import __version__
-
         self._headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,11 @@ def test_the_package_never_relies_on_assert() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
         assert asserts == [], f"{path.name} uses assert at lines {asserts}"
+
+
+def test_the_version_has_one_source() -> None:
+    # The build reads jwtguard/_version.py: the installed metadata and the package say the same.
+    assert importlib.metadata.version("jwtguard") == jwtguard.__version__
 
 
 def test_the_package_is_typed() -> None:
