@@ -13,6 +13,7 @@ from .errors import (
     ClaimInvalid,
     ClaimMissing,
     ConfigurationError,
+    FetchError,
     InsufficientScope,
     InvalidRequest,
     IssuerInvalid,
@@ -30,7 +31,7 @@ from .errors import (
     TokenRevoked,
 )
 from .guard import Guard
-from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
+from .jwks import Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError
 from .revocation import JtiDenylist

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 
 from ._version import __version__
+from .errors import FetchError
 
 __all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher"]
 
@@ -26,10 +27,6 @@ class FetchResponse:
     status: int
     content: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-class FetchError(Exception):
-    """A key or discovery document could not be fetched or used. The message is safe to log."""
 
 
 class Fetcher(Protocol):

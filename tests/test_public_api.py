@@ -55,6 +55,10 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     }
     assert issubclass(errors.ConfigurationError, errors.JWTGuardError)
     assert not issubclass(errors.ConfigurationError, errors.AuthError)
+    # A key server's failure is infrastructure: never a request's error, never a configuration mistake.
+    assert issubclass(errors.FetchError, errors.JWTGuardError)
+    assert not issubclass(errors.FetchError, errors.AuthError | errors.ConfigurationError)
+    assert jwtguard.FetchError is jwtguard.jwks.FetchError is errors.FetchError
 
 
 def test_import_pulls_in_no_framework_integration() -> None:
