@@ -39,10 +39,11 @@ import cachetools
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from ._fetch import Fetcher, FetchError, FetchResponse, HttpxFetcher
+from ._fetch import Fetcher, FetchResponse, HttpxFetcher, check_key_url, redact_url
+from ._jose import SUPPORTED_ALGORITHMS
 from ._logging import sanitize
-from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
-from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url, redact_url
+from .errors import AlgorithmNotAllowed, ConfigurationError, FetchError, JWKSUnavailable, KeyNotFound
+from .hooks import KeyEvent, KeyEventHook
 
 __all__ = [
     "KEY_EVENTS",
@@ -183,19 +184,6 @@ KEY_EVENTS = (
 
 
 @dataclass(frozen=True, slots=True)
-class KeyEvent:
-    """Something the key set did, for metrics: see `KEY_EVENTS` for the names. `source` is the key
-    URL with its credentials and query redacted, or `discovery:<issuer>`, or `static jwks`."""
-
-    name: str
-    source: str
-    duration: float | None = None
-    error: str | None = None
-    keys: int | None = None
-    age: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _Snapshot:
     keys: tuple[VerificationKey, ...]
     by_kid: Mapping[str, tuple[VerificationKey, ...]]
@@ -293,7 +281,7 @@ class KeySet:
         max_bytes: int = 512 * 1024,
         fetcher: Fetcher | None = None,
         clock: Clock = time.monotonic,
-        event_hook: Callable[[KeyEvent], None] | None = None,
+        event_hook: KeyEventHook | None = None,
         max_unknown_kids: int = 1024,
         jitter: Callable[[], float] | None = None,
     ) -> None:
@@ -356,37 +344,6 @@ class KeySet:
                 reasons = "; ".join(f"{kid}: {why}" for kid, why in skipped) or "the keys list is empty"
                 raise ConfigurationError(f"the static jwks has no usable verification key ({reasons})")
             self._snapshot = _Snapshot.build(keys, clock(), math.inf, 0.0, 1.0)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        issuer: Issuer | None = None,
-        *,
-        fetcher: Fetcher | None = None,
-        clock: Clock = time.monotonic,
-    ) -> KeySet:
-        """The key set of `issuer` (default: the only trusted issuer) as `settings` describe it."""
-        if issuer is None:
-            trusted = settings.trusted_issuers
-            if len(trusted) != 1:
-                raise ConfigurationError("several issuers are configured: pass the one this KeySet is for")
-            issuer = trusted[0]
-        return cls(
-            jwks_uri=issuer.jwks_uri,
-            discovery_issuer=issuer.names[0] if issuer.discovery else None,
-            jwks=issuer.static_jwks,
-            cache_ttl=settings.jwks_cache_ttl,
-            cache_ttl_min=settings.jwks_cache_ttl_min,
-            cache_ttl_max=settings.jwks_cache_ttl_max,
-            min_refresh_interval=settings.jwks_min_refresh_interval,
-            max_stale=settings.jwks_max_stale,
-            timeout=settings.jwks_timeout,
-            max_bytes=settings.jwks_max_bytes,
-            fetcher=fetcher,
-            clock=clock,
-            event_hook=settings.key_event_hook,
-        )
 
     def __repr__(self) -> str:
         return f"KeySet(source={self.source!r})"

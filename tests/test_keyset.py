@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from jwtguard import Guard, JWTGuardMiddleware, KeySet, Settings
+from jwtguard import Guard, JWTGuardMiddleware, Settings
 from jwtguard.errors import ConfigurationError, JWKSUnavailable, KeyNotFound
 from jwtguard.testing import DevIssuer, KeyServer, SigningKey, generate_key
 
@@ -38,7 +38,7 @@ async def hello(request: Request) -> PlainTextResponse:
 
 def make_guard(issuer: DevIssuer, clock: FakeClock, **overrides: Any) -> Guard:
     settings = issuer.settings(**overrides)
-    return Guard(settings, key_set=KeySet.from_settings(settings, clock=clock))
+    return Guard(settings, key_clock=clock)
 
 
 def make_client(guard: Guard) -> httpx.AsyncClient:
@@ -448,7 +448,7 @@ def test_discovery_refuses_a_document_for_another_issuer(issuer: DevIssuer, cloc
             audience=issuer.audience,
             discovery=True,
         )
-        guard = Guard(settings, key_set=KeySet.from_settings(settings, clock=clock))
+        guard = Guard(settings, key_clock=clock)
         token = issuer.token(issuer=impostor.url + "/realms/a")
         with pytest.raises(JWKSUnavailable):
             guard.authenticate(f"Bearer {token}")

@@ -71,6 +71,38 @@ def test_import_pulls_in_no_framework_integration() -> None:
     assert result.stdout.strip() == ""
 
 
+def _imported_modules(path: Path) -> set[str]:
+    """The package modules `path` imports (`jwtguard` for the package face), at any depth of its code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "jwtguard":
+            found.add(node.module.removeprefix("jwtguard.") if "." in node.module else "jwtguard")
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "jwtguard"}
+    return found
+
+
+# What the key layer may import: the facts, token and request layers below it, and itself.
+KEY_LAYER = {"_fetch", "jwks"}
+BELOW_KEYS = {"errors", "_version", "_jose", "bearer", "_token", "principal", "_request", "_logging", "hooks"}
+
+
+def test_imports_point_down_from_the_key_layer() -> None:
+    for name in sorted(KEY_LAYER):
+        imported = _imported_modules(PACKAGE / f"{name}.py")
+        assert imported <= KEY_LAYER | BELOW_KEYS, f"{name} imports {sorted(imported - KEY_LAYER - BELOW_KEYS)}"
+
+
+def test_no_module_imports_the_package_face() -> None:
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    for path in PACKAGE.glob("*.py"):
+        if path.name != "__init__.py":
+            imported = _imported_modules(path)
+            assert imported <= modules, f"{path.name} imports {sorted(imported - modules)} from the package face"
+
+
 def test_the_package_never_relies_on_assert() -> None:
     # `python -O` strips asserts; a check that matters must not vanish with them.
     for path in PACKAGE.rglob("*.py"):

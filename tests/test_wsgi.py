@@ -19,7 +19,7 @@ from django.test import RequestFactory
 from django.test.utils import override_settings
 
 import jwtguard.flask
-from jwtguard import ConfigurationError, Guard, JWTGuardWSGIMiddleware, KeySet, Principal
+from jwtguard import ConfigurationError, Guard, JWTGuardWSGIMiddleware, Principal
 from jwtguard.testing import DevIssuer
 
 from .conftest import FakeClock
@@ -82,7 +82,7 @@ def test_hundreds_of_threads_on_a_cold_cache_cause_one_fetch(issuer: DevIssuer) 
 
 def test_a_hanging_key_server_does_not_stall_threads_whose_key_is_cached(issuer: DevIssuer, clock: FakeClock) -> None:
     settings = issuer.settings()
-    guard = Guard(settings, key_set=KeySet.from_settings(settings, clock=clock))
+    guard = Guard(settings, key_clock=clock)
     app = JWTGuardWSGIMiddleware(whoami, guard=guard)
     with threaded_wsgi_server(app) as url:
         cached_key = issuer.key
