@@ -1,14 +1,17 @@
-"""HTTP for keys: which URLs may be fetched and how they are shown, the fetcher protocol, and the default
-fetcher with a total deadline and a bounded body."""
+"""HTTP for keys: the URL rules, a JSON fetch within a deadline, discovery and its checks, what the response
+headers say (Cache-Control TTL, the server's clock), and the default fetcher with a bounded body."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import ipaddress
+import json
 import re
 import socket
 import threading
+import time
 import urllib.request
 import zlib
 from collections.abc import Mapping
@@ -18,10 +21,22 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._logging import sanitize
 from ._version import __version__
 from .errors import ConfigurationError, FetchError
 
-__all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher", "check_key_url", "redact_url"]
+__all__ = [
+    "FetchError",
+    "FetchResponse",
+    "Fetcher",
+    "HttpxFetcher",
+    "cache_ttl",
+    "check_key_url",
+    "discover_jwks_uri",
+    "fetch_json",
+    "redact_url",
+    "server_clock_offset",
+]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
@@ -98,6 +113,87 @@ class Fetcher(Protocol):
 
 _TIMED_OUT = "timed out (jwks_timeout)"
 _TOO_LARGE = "response larger than jwks_max_bytes"
+
+
+def fetch_json(
+    fetcher: Fetcher, url: str, *, deadline: float, max_bytes: int, what: str = "key endpoint"
+) -> tuple[Any, Mapping[str, str]]:
+    """The JSON document at `url` and the response headers, fetched before `deadline` (`time.monotonic()`).
+
+    Raises `FetchError` when the time is up, the answer is not a 200, is larger than `max_bytes` (whatever
+    the fetcher did) or is not JSON. `what` names the endpoint in the message.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError(_TIMED_OUT)
+    response = fetcher(url, timeout=remaining, max_bytes=max_bytes)
+    if response.status != 200:
+        raise FetchError(f"HTTP {response.status} from the {what}")
+    if len(response.content) > max_bytes:
+        raise FetchError(_TOO_LARGE)
+    try:
+        return json.loads(response.content), response.headers
+    except (ValueError, RecursionError):
+        raise FetchError("response is not JSON") from None
+
+
+def discover_jwks_uri(fetcher: Fetcher, issuer: str, *, deadline: float, max_bytes: int) -> str:
+    """The `jwks_uri` that `issuer`'s OpenID Connect discovery document names, checked like a configured one.
+
+    Raises `FetchError` when the document cannot be fetched, names another issuer (OpenID Connect Discovery
+    §4.3: it must name exactly the issuer it was fetched for), or has no usable `jwks_uri`.
+    """
+    document, _ = fetch_json(
+        fetcher,
+        issuer.rstrip("/") + "/.well-known/openid-configuration",
+        deadline=deadline,
+        max_bytes=max_bytes,
+        what="discovery endpoint",
+    )
+    if not isinstance(document, dict):
+        raise FetchError("discovery document is not a JSON object")
+    named = document.get("issuer")
+    if named != issuer:
+        # Named in the message: a trailing slash, or localhost against 127.0.0.1, is the usual cause.
+        shown = sanitize(redact_url(named) if isinstance(named, str) else named)
+        raise FetchError(f"discovery document names another issuer: {shown!r}")
+    jwks_uri = document.get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise FetchError("discovery document has no jwks_uri")
+    try:
+        check_key_url(jwks_uri, "discovered jwks_uri")
+    except ConfigurationError:
+        raise FetchError("discovered jwks_uri is not https") from None
+    return jwks_uri
+
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
+
+
+def cache_ttl(headers: Mapping[str, str], default: float, minimum: float, maximum: float) -> float:
+    """The TTL the key server asks for with `Cache-Control`, kept within `[minimum, maximum]`."""
+    value = headers.get("cache-control") or headers.get("Cache-Control") or ""
+    if _NO_CACHE.search(value):
+        return minimum
+    match = _MAX_AGE.search(value)
+    if match is None:
+        return default
+    return min(max(float(match.group(1)), minimum), maximum)
+
+
+def server_clock_offset(headers: Mapping[str, str]) -> float | None:
+    """The key server's clock minus ours in seconds, from the `Date` header (None without a valid one)."""
+    value = headers.get("date") or headers.get("Date")
+    if not value:
+        return None
+    try:
+        server_time = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return round(server_time - time.time(), 1)
+
+
 # Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a pooled
 # connection would outlive the deadline that guards it.
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=0)

@@ -440,19 +440,22 @@ def test_discovery_finds_the_jwks_uri_from_the_configured_issuer(issuer: DevIssu
     assert issuer.server.jwks_hits == 2
 
 
-def test_discovery_refuses_a_document_for_another_issuer(issuer: DevIssuer, clock: FakeClock) -> None:
+def test_discovery_refuses_a_document_for_another_issuer(
+    issuer: DevIssuer, clock: FakeClock, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
     with KeyServer() as impostor:
-        # The impostor's discovery document names its own URL, not the configured issuer.
-        settings = Settings(
-            issuer=impostor.url + "/realms/a",
-            audience=issuer.audience,
-            discovery=True,
-        )
+        # Its discovery document, at the configured issuer's well-known URL, names the issuer without
+        # the trailing slash: not the configured one (OpenID Connect Discovery §4.3 wants it exact).
+        settings = Settings(issuer=impostor.url + "/", audience=issuer.audience, discovery=True)
         guard = Guard(settings, key_clock=clock)
-        token = issuer.token(issuer=impostor.url + "/realms/a")
+        token = issuer.token(issuer=impostor.url + "/")
         with pytest.raises(JWKSUnavailable):
             guard.authenticate(f"Bearer {token}")
         assert impostor.jwks_hits == 0
+        assert impostor.hits["/.well-known/openid-configuration"] == 1
+    # The operator is told which issuer the document named.
+    [failed] = events(jwtguard_logs, "jwks_fetch_failed")
+    assert getattr(failed, "jwtguard_reason", None) == f"discovery document names another issuer: {impostor.url!r}"
 
 
 def test_keys_named_by_the_token_are_never_fetched(

@@ -85,7 +85,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 # What the key layer may import: the facts, token and request layers below it, and itself.
-KEY_LAYER = {"_fetch", "jwks"}
+KEY_LAYER = {"_jwk", "_fetch", "jwks"}
 BELOW_KEYS = {"errors", "_version", "_jose", "bearer", "_token", "principal", "_request", "_logging", "hooks"}
 
 
