@@ -16,14 +16,15 @@ import urllib.request
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
-
-import httpx
 
 from ._logging import sanitize
 from ._version import __version__
 from .errors import ConfigurationError, FetchError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "FetchError",
@@ -194,11 +195,6 @@ def server_clock_offset(headers: Mapping[str, str]) -> float | None:
     return round(server_time - time.time(), 1)
 
 
-# Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a pooled
-# connection would outlive the deadline that guards it.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=0)
-
-
 class HttpxFetcher:
     """The default fetcher: no redirects, `jwks_max_bytes` and `jwks_timeout` enforced on the socket.
 
@@ -214,6 +210,12 @@ class HttpxFetcher:
     """
 
     def __init__(self) -> None:
+        # httpx is imported here, with the first fetcher, so that `import jwtguard` loads no HTTP client.
+        import httpx
+
+        # Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a
+        # pooled connection would outlive the deadline that guards it.
+        self._limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
         self._headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip",
@@ -229,6 +231,8 @@ class HttpxFetcher:
         except FetchError:
             raise
         except Exception as exc:
+            import httpx
+
             if deadline.expired or isinstance(exc, httpx.TimeoutException):
                 raise FetchError(_TIMED_OUT) from None
             if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
@@ -238,6 +242,8 @@ class HttpxFetcher:
             deadline.cancel()
 
     def _fetch(self, url: str, timeout: float, max_bytes: int, deadline: _Deadline) -> FetchResponse:
+        import httpx
+
         target = httpx.URL(url)
         headers = dict(self._headers)
         if target.username or target.password:
@@ -271,11 +277,13 @@ class HttpxFetcher:
             response.close()
 
     def _transport_for(self, url: httpx.URL) -> httpx.HTTPTransport:
+        import httpx
+
         proxy = _environment_proxy(url)
         with self._lock:
             transport = self._transports.get(proxy)
             if transport is None:
-                transport = self._transports[proxy] = httpx.HTTPTransport(proxy=proxy, limits=_LIMITS)
+                transport = self._transports[proxy] = httpx.HTTPTransport(proxy=proxy, limits=self._limits)
             return transport
 
     def close(self) -> None:

@@ -61,14 +61,25 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     assert jwtguard.FetchError is jwtguard.jwks.FetchError is errors.FetchError
 
 
+# Loaded when used: the Starlette helpers on first use, httpx (and its stack) with the first fetcher.
+NOT_AT_IMPORT = frozenset({"starlette", "httpx", "httpcore", "anyio", "flask", "django", "fastapi"})
+
+
 def test_import_pulls_in_no_framework_integration() -> None:
-    code = (
-        "import sys, jwtguard, jwtguard.testing\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'django', 'fastapi'))\n"
-        "print(','.join(loaded))"
+    # `-X importtime` lists every module the import loads, on stderr: "import time: self | cumulative | name".
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import jwtguard, jwtguard.testing"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    loaded = {
+        line.rpartition("|")[2].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"jwtguard", "jwt", "cachetools"} <= loaded  # the listing was read
+    assert loaded.isdisjoint(NOT_AT_IMPORT), sorted(loaded & NOT_AT_IMPORT)
 
 
 def _imported_modules(path: Path) -> set[str]:
