@@ -31,7 +31,7 @@ from .errors import (
     TokenRevoked,
 )
 from .guard import Guard
-from .jwks import Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
+from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError
 from .revocation import JtiDenylist
@@ -50,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "FetchError",
     "FetchResponse",
+    "FetchedKeys",
     "Fetcher",
     "Guard",
     "HttpxFetcher",

@@ -70,7 +70,7 @@ class ConfigurationError(JWTGuardError):
 
 
 class FetchError(JWTGuardError):
-    """Raised by a fetcher, or by the key set's checks, when a key or discovery document cannot be fetched or used.
+    """Raised by a fetcher and by `KeySet.fetch` when a key or discovery document cannot be fetched or used.
 
     The message is a fixed or sanitised sentence, safe to log. A request never sees it: the key set records
     the failure, keeps serving the last good keys, and refuses a request with no usable key with

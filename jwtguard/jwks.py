@@ -52,6 +52,7 @@ from .hooks import KeyEvent, KeyEventHook
 __all__ = [
     "FetchError",
     "FetchResponse",
+    "FetchedKeys",
     "Fetcher",
     "HttpxFetcher",
     "KeyEvent",
@@ -103,6 +104,30 @@ def _choose(candidates: tuple[VerificationKey, ...], alg: str) -> VerificationKe
         if key.fits(alg):
             return key
     raise AlgorithmNotAllowed("alg does not fit the type or curve of the key named by kid")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedKeys:
+    """What a key source publishes now, read as a refresh reads it: returned by `KeySet.fetch`."""
+
+    #: Where the keys came from, safe to show: the JWKS URL (with discovery, the discovered one) with its
+    #: credentials and query redacted, or `static jwks`.
+    source: str
+    keys: tuple[VerificationKey, ...]
+    #: `(kid, reason)` for each entry that is not a usable verification key.
+    skipped: tuple[tuple[str, str], ...]
+    #: How long the keys would stay fresh: the response's `Cache-Control` within the key set's bounds.
+    ttl: float
+    #: The headers of the JWKS response, names in lower case (none for a static JWKS).
+    headers: Mapping[str, str]
+    #: The key server's clock minus ours, in seconds, from its `Date` header.
+    server_clock_offset: float | None
+
+
+def _usable(fetched: FetchedKeys) -> FetchedKeys:
+    if not fetched.keys:
+        raise FetchError("JWKS has no usable verification key")
+    return fetched
 
 
 # -- the key set ------------------------------------------------------------------------------------
@@ -223,14 +248,15 @@ class KeySet:
         #: The key server's clock minus ours, in seconds, from the Date header of the last fetch (None
         #: before one): the diagnostic for "is my clock or theirs off?".
         self.server_clock_offset: float | None = None
+        self._static_jwks = dict(jwks) if jwks is not None else None
         self._static = jwks is not None
         if jwks is not None:
-            keys, skipped = load_jwks(dict(jwks))
-            self._log_skipped(skipped)
-            if not keys:
-                reasons = "; ".join(f"{kid}: {why}" for kid, why in skipped) or "the keys list is empty"
+            static = self._download()
+            self._log_skipped(static.skipped)
+            if not static.keys:
+                reasons = "; ".join(f"{kid}: {why}" for kid, why in static.skipped) or "the keys list is empty"
                 raise ConfigurationError(f"the static jwks has no usable verification key ({reasons})")
-            self._snapshot = _Snapshot.build(keys, clock(), math.inf, 0.0, 1.0)
+            self._snapshot = _Snapshot.build(static.keys, clock(), math.inf, 0.0, 1.0)
 
     def __repr__(self) -> str:
         return f"KeySet(source={self.source!r})"
@@ -349,6 +375,17 @@ class KeySet:
         if snapshot is None or self._clock() >= snapshot.expires_at:
             return ()
         return snapshot.find(kid)
+
+    def fetch(self) -> FetchedKeys:
+        """Fetch the keys now, as a refresh would (discovery, `timeout`, `max_bytes`, every check), and
+        return them without installing them.
+
+        For tools that show a key source (`jwtguard keys`): it leaves the cache alone and is not held to
+        the refresh limits, so it does not belong on the request path. Raises `FetchError`, with the
+        message a refresh would log, also when the JWKS has no usable key. A static JWKS is returned as
+        loaded.
+        """
+        return _usable(self._download())
 
     def close(self) -> None:
         """Release the HTTP client if this key set created it."""
@@ -590,24 +627,37 @@ class KeySet:
             self._discovered["jwks_uri"] = jwks_uri
         return jwks_uri
 
-    def _fetch_snapshot(self) -> tuple[_Snapshot, float | None]:
-        deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
-        document, headers = fetch_json(
-            self._fetcher, self._resolve_jwks_uri(deadline), deadline=deadline, max_bytes=self._max_bytes
-        )
+    def _download(self) -> FetchedKeys:
+        document: Any = self._static_jwks
+        headers: Mapping[str, str] = {}
+        source = "static jwks"
+        if document is None:
+            deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
+            url = self._resolve_jwks_uri(deadline)
+            document, headers = fetch_json(self._fetcher, url, deadline=deadline, max_bytes=self._max_bytes)
+            source = redact_url(url)
         keys, skipped = load_jwks(document)
-        self._log_skipped(skipped)
-        if not keys:
-            raise FetchError("JWKS has no usable verification key")
+        return FetchedKeys(
+            source=source,
+            keys=tuple(keys),
+            skipped=tuple(skipped),
+            ttl=cache_ttl(headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max),
+            headers={name.lower(): value for name, value in headers.items()},
+            server_clock_offset=server_clock_offset(headers),
+        )
+
+    def _fetch_snapshot(self) -> tuple[_Snapshot, float | None]:
+        fetched = self._download()
+        self._log_skipped(fetched.skipped)
+        keys = _usable(fetched).keys
         previous = self._snapshot
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
-            keys = [kept.get(key.material, key) for key in keys]
-        ttl = cache_ttl(headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
-        snapshot = _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
-        return snapshot, server_clock_offset(headers)
+            keys = tuple(kept.get(key.material, key) for key in keys)
+        snapshot = _Snapshot.build(keys, self._clock(), fetched.ttl, self._max_stale, self._jitter())
+        return snapshot, fetched.server_clock_offset
 
-    def _log_skipped(self, skipped: list[tuple[str, str]]) -> None:
+    def _log_skipped(self, skipped: Iterable[tuple[str, str]]) -> None:
         # Logged once per distinct (kid, reason), not on every refresh.
         current = frozenset(skipped)
         for kid, reason in sorted(current - self._skipped_logged):

@@ -199,6 +199,13 @@ def test_keys_shows_the_key_set_and_skipped_keys(issuer: DevIssuer) -> None:
     assert entry["ttl_seconds"] == 300
 
 
+def test_keys_finds_the_key_set_by_discovery(issuer: DevIssuer) -> None:
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--discovery")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"source {issuer.jwks_uri}  (cache-control 'max-age=300' -> ttl 300 s)" in result.stdout
+    assert result.stdout.count("  key  kid ") == len(issuer.keys)
+
+
 def test_keys_with_an_unreachable_source_exits_3(issuer: DevIssuer) -> None:
     result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", dead_url())
     assert result.returncode == 3

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from jwtguard import Guard, JWTGuardMiddleware, Settings
-from jwtguard.errors import ConfigurationError, JWKSUnavailable, KeyNotFound
+from jwtguard import Guard, JWTGuardMiddleware, KeySet, Settings
+from jwtguard.errors import ConfigurationError, FetchError, JWKSUnavailable, KeyNotFound
 from jwtguard.testing import DevIssuer, KeyServer, SigningKey, generate_key
 
 from .conftest import FakeClock, events, records
@@ -504,3 +504,52 @@ def test_a_jwks_with_hundreds_of_keys_is_cut_to_a_bounded_number(issuer: DevIssu
     keys, skipped = load_jwks({"keys": [jwk | {"kid": f"k{n}"} for n in range(150)]})
     assert len(keys) == 100
     assert skipped == [("(keys after the first 100)", "too many keys in one JWKS")]
+
+
+# -- fetch: the key source as a refresh reads it, for tools ------------------------------------------
+
+
+def test_fetch_reads_the_key_source_without_installing_the_keys(issuer: DevIssuer, clock: FakeClock) -> None:
+    issuer.server.jwks = {"keys": [*issuer.server.jwks["keys"], {"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]}
+    key_set = KeySet(discovery_issuer=issuer.issuer, clock=clock)
+    try:
+        fetched = key_set.fetch()
+    finally:
+        key_set.close()
+
+    assert fetched.source == issuer.jwks_uri  # the discovered URL, not "discovery:<issuer>"
+    assert [key.kid for key in fetched.keys] == [key.kid for key in issuer.keys]
+    assert fetched.skipped == (("sym", "symmetric key (kty oct) cannot be published for verification"),)
+    assert fetched.ttl == 300  # the key server's max-age
+    assert fetched.headers["cache-control"] == "max-age=300"
+    assert fetched.server_clock_offset is not None
+    assert abs(fetched.server_clock_offset) < 5
+    assert key_set.peek(issuer.key.kid) == ()  # nothing installed
+    assert key_set.health()["last_fetch"] is None  # and no refresh recorded
+
+
+@pytest.mark.parametrize(
+    ("jwks", "message"),
+    [
+        pytest.param({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "JWKS has no usable verification key", id="unusable"),
+        pytest.param({"not": "a jwks"}, 'not a JWKS document (no "keys" list)', id="not-a-jwks"),
+    ],
+)
+def test_fetch_refuses_what_a_refresh_refuses(
+    issuer: DevIssuer, clock: FakeClock, jwks: dict[str, Any], message: str
+) -> None:
+    issuer.server.jwks = jwks
+    key_set = KeySet(jwks_uri=issuer.jwks_uri, clock=clock)
+    with pytest.raises(FetchError) as refused:
+        key_set.fetch()
+    key_set.close()
+    assert str(refused.value) == message
+
+
+def test_fetch_of_a_static_jwks_returns_it_as_loaded(issuer: DevIssuer) -> None:
+    key_set = KeySet(jwks={"keys": [issuer.key.public_jwk(), {"kty": "RSA", "kid": "broken"}]}, cache_ttl=120)
+    fetched = key_set.fetch()
+    assert (fetched.source, fetched.headers, fetched.ttl) == ("static jwks", {}, 120)
+    assert [key.kid for key in fetched.keys] == [issuer.key.kid]
+    assert fetched.skipped == (("broken", "malformed key material"),)
+    assert issuer.server.jwks_hits == 0
