@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -196,7 +197,19 @@ class KeySet:
         event_hook: KeyEventHook | None = None,
         max_unknown_kids: int = 1024,
         jitter: Callable[[], float] | None = None,
+        start_thread: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
+        """Exactly one key source: `jwks_uri`, `discovery_issuer` (whose discovery document names the JWKS)
+        or a static `jwks` document. The limits are the `jwks_*` settings of the same names.
+
+        The rest is injected by tests and embedders: `fetcher` (default: an `HttpxFetcher` this key set
+        owns and closes); `clock`, the monotonic seconds the cache runs on; `event_hook`, told every
+        `KeyEvent`; `max_unknown_kids`, how many absent kids are remembered; `jitter`, the fraction of the
+        TTL after which a refresh-ahead starts (default: at random in 0.75-0.9); and `start_thread`, which
+        runs a fetch on a new daemon thread and raises `RuntimeError` when no thread can be had, as
+        `threading.Thread.start` does: that request gets `JWKSUnavailable`, and no fetch is tried again
+        for `min_refresh_interval`.
+        """
         if sum(source is not None for source in (jwks_uri, discovery_issuer, jwks)) != 1:
             raise ConfigurationError("a KeySet needs exactly one of jwks_uri, discovery_issuer or jwks")
         if jwks_uri is not None:
@@ -223,6 +236,7 @@ class KeySet:
         self._clock = clock
         self._event_hook = event_hook
         self._jitter = jitter or (lambda: random.uniform(0.75, 0.9))  # noqa: S311  # spreads refreshes, no secret
+        self._start_thread = start_thread or _start_daemon_thread
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
@@ -513,10 +527,9 @@ class KeySet:
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
         generation = self._generation + 1
-        thread = threading.Thread(target=self._fetch_into, args=(future, generation), name="jwtguard-jwks", daemon=True)
         self._last_attempt = now
         try:
-            thread.start()
+            self._start_thread(functools.partial(self._fetch_into, future, generation))
         except RuntimeError:  # no thread to be had (resource limits): a server fault, retried later
             self._retry_at = now + self._min_refresh_interval
             raise JWKSUnavailable(
@@ -668,6 +681,10 @@ class KeySet:
                 extra={"jwtguard_event": "jwks_key_skipped", "jwtguard_kid": kid, "jwtguard_reason": reason},
             )
         self._skipped_logged = current
+
+
+def _start_daemon_thread(run: Callable[[], None]) -> None:
+    threading.Thread(target=run, name="jwtguard-jwks", daemon=True).start()
 
 
 async def _wait_async(future: concurrent.futures.Future[bool], timeout: float) -> None:

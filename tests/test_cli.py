@@ -304,6 +304,14 @@ def test_keys_agrees_with_the_guard_on_unusable_key_sets(issuer: DevIssuer, jwks
     assert "Traceback" not in result.stderr
 
 
+def test_keys_refuses_a_static_jwks_without_usable_keys_as_the_guard_does(issuer: DevIssuer, tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]}))
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks", str(jwks))
+    assert result.returncode == 2
+    assert "configuration error: the static jwks has no usable verification key" in result.stderr
+
+
 def test_keys_refuses_a_discovery_document_for_another_issuer(issuer: DevIssuer) -> None:
     result = run("keys", "--issuer", issuer.issuer + "/", "--audience", issuer.audience, "--discovery")
     assert result.returncode == 3

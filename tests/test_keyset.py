@@ -7,7 +7,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -102,7 +102,7 @@ async def test_a_rotated_key_is_accepted_on_its_first_request(
     client, _ = client_and_guard
     assert (await get(client, issuer.token())).status_code == 200
     new_key = issuer.rotate()
-    clock.advance(31)  # past jwks_min_refresh_interval (30 s by default)
+    clock.advance(31)  # past jwks_min_refresh_interval (10 s by default)
 
     response = await get(client, issuer.token(key=new_key, subject="rotated"))
 
@@ -394,23 +394,25 @@ def test_a_malformed_key_in_a_static_jwks_does_not_cost_the_good_ones(issuer: De
     assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
 
 
-def test_a_key_fetch_that_cannot_start_a_thread_is_a_503_and_is_retried(
-    issuer: DevIssuer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    guard = make_guard(issuer, clock)
-    original_start = threading.Thread.start
+def test_a_key_fetch_that_cannot_start_a_thread_is_a_503_and_is_retried(issuer: DevIssuer, clock: FakeClock) -> None:
+    threads_left = 0
 
-    def refuse(self: threading.Thread) -> None:
-        raise RuntimeError("can't start new thread")
+    def start_thread(run: Callable[[], None]) -> None:
+        if threads_left == 0:
+            raise RuntimeError("can't start new thread")  # what threading.Thread.start raises
+        threading.Thread(target=run, daemon=True).start()
 
-    monkeypatch.setattr(threading.Thread, "start", refuse)
+    key_set = KeySet(jwks_uri=issuer.jwks_uri, clock=clock, start_thread=start_thread)
+    guard = Guard(issuer.settings(), key_set=key_set)
     with pytest.raises(JWKSUnavailable):
         guard.authenticate(f"Bearer {issuer.token()}")
-    monkeypatch.setattr(threading.Thread, "start", original_start)
+    threads_left = 1
     with pytest.raises(JWKSUnavailable):  # inside the retry interval: refused at once, no waiting
         guard.authenticate(f"Bearer {issuer.token()}")
-    clock.advance(31)
+    assert issuer.server.jwks_hits == 0
+    clock.advance(11)  # past min_refresh_interval
     assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
+    key_set.close()
 
 
 def test_a_static_jwks_needs_no_network(issuer: DevIssuer, other_keys: dict[str, SigningKey]) -> None:
