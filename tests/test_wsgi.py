@@ -59,7 +59,9 @@ def threaded_wsgi_server(app: WSGIApplication) -> Iterator[str]:
 
 
 def test_hundreds_of_threads_on_a_cold_cache_cause_one_fetch(issuer: DevIssuer) -> None:
-    app = JWTGuardWSGIMiddleware(whoami, settings=issuer.settings())
+    # 200 clients each building an httpx client (and its TLS context) can starve the one fetch thread of
+    # the GIL for seconds: the deadline is not what this test is about.
+    app = JWTGuardWSGIMiddleware(whoami, settings=issuer.settings(jwks_timeout=30))
     statuses: list[int] = []
     barrier = threading.Barrier(200)
     with threaded_wsgi_server(app) as url:
