@@ -38,7 +38,7 @@ class KeyEvent:
 
     - `jwks_fetch_succeeded`: a fetch installed keys; `duration` and `keys` (how many are usable) are set.
     - `jwks_fetch_failed`: a fetch failed; `duration` and `error` (a sentence safe to log) are set. The last
-      good keys keep serving for `jwks_max_stale`.
+      good keys keep serving until `jwks_max_stale` after they expire.
     - `jwks_stale_served`: a request was served with expired keys while the key endpoint fails; `age` is
       how old they are.
     - `jwks_refresh_suppressed`: a token named a `kid` the keys lack, and no refresh was allowed yet

@@ -1,5 +1,7 @@
 """Trusted verification keys by `kid`: a cached JWKS with one refresh in flight, and a sync and an async face.
 
+`KeySet`'s docstring tables the refresh state machine: its states, and what each request and fetch does.
+
 Design notes (the failure modes other validators are known for):
 - The fetch runs in its own thread, never on the event loop; sync and async callers wait on the same
   `concurrent.futures.Future`, so threads and coroutines share one fetch, and a cancelled waiter does not
@@ -394,8 +396,8 @@ class KeySet:
         """Fetch the keys now, as a refresh would (discovery, `timeout`, `max_bytes`, every check), and
         return them without installing them.
 
-        For tools that show a key source (`jwtguard keys`): it leaves the cache alone and is not held to
-        the refresh limits, so it does not belong on the request path. Raises `FetchError`, with the
+        For tools that show a key source (`jwtguard keys`): it leaves the cached keys alone and is not held
+        to the refresh limits, so it does not belong on the request path. Raises `FetchError`, with the
         message a refresh would log, also when the JWKS has no usable key. A static JWKS is returned as
         loaded.
         """

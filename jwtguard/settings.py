@@ -18,6 +18,8 @@ from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 
+# SUPPORTED_ALGORITHMS (from _jose), the hook types (from hooks) and the URL rules (from _fetch) are
+# re-exported: they were first documented here.
 __all__ = [
     "PREFETCH_MODES",
     "SUPPORTED_ALGORITHMS",
