@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import typing
 
 from ._request import RequestInfo
+from ._version import __version__
 from .asgi import JWTGuardMiddleware
 from .errors import (
     AlgorithmNotAllowed,
@@ -15,6 +14,7 @@ from .errors import (
     ClaimInvalid,
     ClaimMissing,
     ConfigurationError,
+    FetchError,
     InsufficientScope,
     InvalidRequest,
     IssuerInvalid,
@@ -32,7 +32,7 @@ from .errors import (
     TokenRevoked,
 )
 from .guard import Guard
-from .jwks import Fetcher, FetchError, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
+from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import Principal
 from .responses import RenderedError
 from .revocation import JtiDenylist
@@ -51,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "FetchError",
     "FetchResponse",
+    "FetchedKeys",
     "Fetcher",
     "Guard",
     "HttpxFetcher",

@@ -1,20 +1,100 @@
-"""HTTP for keys: the fetcher protocol and the default fetcher, with a total deadline and a bounded body."""
+"""HTTP for keys: the URL rules, a JSON fetch within a deadline, discovery and its checks, what the response
+headers say (Cache-Control TTL, the server's clock), and the default fetcher with a bounded body."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
+import ipaddress
+import json
+import re
 import socket
 import threading
+import time
 import urllib.request
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
-import httpx
+from ._logging import sanitize
+from ._version import __version__
+from .errors import ConfigurationError, FetchError
 
-__all__ = ["FetchError", "FetchResponse", "Fetcher", "HttpxFetcher"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "FetchError",
+    "FetchResponse",
+    "Fetcher",
+    "HttpxFetcher",
+    "cache_ttl",
+    "check_key_url",
+    "discover_jwks_uri",
+    "fetch_json",
+    "redact_url",
+    "server_clock_offset",
+]
+
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# RFC 3986 appendix B: scheme, authority, path, query, fragment. Matches every string.
+_URL_PARTS = re.compile(
+    r"(?P<scheme>[^:/?#]+:)?(?://(?P<authority>[^/?#]*))?(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<fragment>#.*)?",
+    re.DOTALL,
+)
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown: userinfo, query and fragment replaced by `***`.
+
+    `https://user:secret@idp.example/keys?token=x` becomes `https://***@idp.example/keys?***`. Key URLs
+    may carry credentials; wherever one is logged, reported, printed or put in a message it goes through
+    here, and only the fetch itself sees the real URL.
+    """
+    parts = _URL_PARTS.fullmatch(url)
+    if parts is None:  # unreachable: every group is optional
+        return "***"
+    scheme, authority, path = parts["scheme"] or "", parts["authority"], parts["path"]
+    if authority is not None:
+        shown = f"{scheme}//{'***@' if '@' in authority else ''}{authority.rpartition('@')[2]}{path}"
+    else:  # no "//": a userinfo-looking prefix ("user:pw@host/...") is hidden all the same
+        head, slash, tail = (scheme + path).partition("/")
+        shown = f"{'***@' if '@' in head else ''}{head.rpartition('@')[2]}{slash}{tail}"
+    query, fragment = parts["query"] or "", parts["fragment"] or ""
+    return shown + ("?***" if len(query) > 1 else query) + ("#***" if len(fragment) > 1 else fragment)
+
+
+def check_key_url(url: str, what: str) -> None:
+    """Refuse key URLs an attacker on the network could answer: https only, plain http on loopback."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{what} must be a URL string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL: {redact_url(url)!r}") from None
+    if parts.scheme == "https" and hostname:
+        return
+    if parts.scheme == "http" and hostname and _is_loopback(hostname):
+        return
+    raise ConfigurationError(
+        f"{what} must be an https:// URL (plain http:// is allowed only for 127.0.0.1 and localhost), "
+        f"got {redact_url(url)!r}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +106,6 @@ class FetchResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class FetchError(Exception):
-    """A key or discovery document could not be fetched or used. The message is safe to log."""
-
-
 class Fetcher(Protocol):
     """Fetches one URL within `timeout` seconds and at most `max_bytes`; raises `FetchError` on failure."""
 
@@ -38,9 +114,85 @@ class Fetcher(Protocol):
 
 _TIMED_OUT = "timed out (jwks_timeout)"
 _TOO_LARGE = "response larger than jwks_max_bytes"
-# Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a pooled
-# connection would outlive the deadline that guards it.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+
+
+def fetch_json(
+    fetcher: Fetcher, url: str, *, deadline: float, max_bytes: int, what: str = "key endpoint"
+) -> tuple[Any, Mapping[str, str]]:
+    """The JSON document at `url` and the response headers, fetched before `deadline` (`time.monotonic()`).
+
+    Raises `FetchError` when the time is up, the answer is not a 200, is larger than `max_bytes` (whatever
+    the fetcher did) or is not JSON. `what` names the endpoint in the message.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError(_TIMED_OUT)
+    response = fetcher(url, timeout=remaining, max_bytes=max_bytes)
+    if response.status != 200:
+        raise FetchError(f"HTTP {response.status} from the {what}")
+    if len(response.content) > max_bytes:
+        raise FetchError(_TOO_LARGE)
+    try:
+        return json.loads(response.content), response.headers
+    except (ValueError, RecursionError):
+        raise FetchError("response is not JSON") from None
+
+
+def discover_jwks_uri(fetcher: Fetcher, issuer: str, *, deadline: float, max_bytes: int) -> str:
+    """The `jwks_uri` that `issuer`'s OpenID Connect discovery document names, checked like a configured one.
+
+    Raises `FetchError` when the document cannot be fetched, names another issuer (OpenID Connect Discovery
+    §4.3: it must name exactly the issuer it was fetched for), or has no usable `jwks_uri`.
+    """
+    document, _ = fetch_json(
+        fetcher,
+        issuer.rstrip("/") + "/.well-known/openid-configuration",
+        deadline=deadline,
+        max_bytes=max_bytes,
+        what="discovery endpoint",
+    )
+    if not isinstance(document, dict):
+        raise FetchError("discovery document is not a JSON object")
+    named = document.get("issuer")
+    if named != issuer:
+        # Named in the message: a trailing slash, or localhost against 127.0.0.1, is the usual cause.
+        shown = sanitize(redact_url(named) if isinstance(named, str) else named)
+        raise FetchError(f"discovery document names another issuer: {shown!r}")
+    jwks_uri = document.get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise FetchError("discovery document has no jwks_uri")
+    try:
+        check_key_url(jwks_uri, "discovered jwks_uri")
+    except ConfigurationError:
+        raise FetchError("discovered jwks_uri is not https") from None
+    return jwks_uri
+
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
+
+
+def cache_ttl(headers: Mapping[str, str], default: float, minimum: float, maximum: float) -> float:
+    """The TTL the key server asks for with `Cache-Control`, kept within `[minimum, maximum]`."""
+    value = headers.get("cache-control") or headers.get("Cache-Control") or ""
+    if _NO_CACHE.search(value):
+        return minimum
+    match = _MAX_AGE.search(value)
+    if match is None:
+        return default
+    return min(max(float(match.group(1)), minimum), maximum)
+
+
+def server_clock_offset(headers: Mapping[str, str]) -> float | None:
+    """The key server's clock minus ours in seconds, from the `Date` header (None without a valid one)."""
+    value = headers.get("date") or headers.get("Date")
+    if not value:
+        return None
+    try:
+        server_time = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return round(server_time - time.time(), 1)
 
 
 class HttpxFetcher:
@@ -58,8 +210,12 @@ class HttpxFetcher:
     """
 
     def __init__(self) -> None:
-        from . import __version__
+        # httpx is imported here, with the first fetcher, so that `import jwtguard` loads no HTTP client.
+        import httpx
 
+        # Each fetch opens its own connection and closes it when done: fetches are minutes apart, and a
+        # pooled connection would outlive the deadline that guards it.
+        self._limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
         self._headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip",
@@ -75,6 +231,8 @@ class HttpxFetcher:
         except FetchError:
             raise
         except Exception as exc:
+            import httpx
+
             if deadline.expired or isinstance(exc, httpx.TimeoutException):
                 raise FetchError(_TIMED_OUT) from None
             if isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
@@ -84,6 +242,8 @@ class HttpxFetcher:
             deadline.cancel()
 
     def _fetch(self, url: str, timeout: float, max_bytes: int, deadline: _Deadline) -> FetchResponse:
+        import httpx
+
         target = httpx.URL(url)
         headers = dict(self._headers)
         if target.username or target.password:
@@ -117,11 +277,13 @@ class HttpxFetcher:
             response.close()
 
     def _transport_for(self, url: httpx.URL) -> httpx.HTTPTransport:
+        import httpx
+
         proxy = _environment_proxy(url)
         with self._lock:
             transport = self._transports.get(proxy)
             if transport is None:
-                transport = self._transports[proxy] = httpx.HTTPTransport(proxy=proxy, limits=_LIMITS)
+                transport = self._transports[proxy] = httpx.HTTPTransport(proxy=proxy, limits=self._limits)
             return transport
 
     def close(self) -> None:

@@ -18,13 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._fetch import HttpxFetcher, redact_url
 from ._help import HELP
+from ._jose import SUPPORTED_ALGORITHMS
+from ._jwk import VerificationKey
 from ._token import fingerprint, parse_claims, parse_token
 from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
-from .errors import AuthError, ConfigurationError
-from .guard import Guard
-from .jwks import FetchError, HttpxFetcher, cache_ttl, load_jwks
-from .settings import SUPPORTED_ALGORITHMS, Settings, check_key_url, redact_url
+from .errors import AuthError, ConfigurationError, FetchError
+from .guard import Guard, key_set_for
+from .settings import Settings
 
 __all__ = ["main"]
 
@@ -270,30 +272,25 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
     try:
         for entry in settings.trusted_issuers:
             item: dict[str, Any] = {"issuer": [redact_url(name) for name in entry.names]}
+            key_set = key_set_for(settings, entry, fetcher=fetcher)
             try:
-                document, headers, source = _fetch_keys(entry, settings, fetcher)
-                keys, skipped = load_jwks(document)
-                if not keys:
-                    raise FetchError("JWKS has no usable verification key")  # as the guard would say
+                fetched = key_set.fetch()
             except FetchError as exc:
-                item["error"] = str(exc)
+                item.update({"source": key_set.source, "error": str(exc)})
                 unreachable = True
                 report["issuers"].append(item)
                 continue
-            cache_control = headers.get("cache-control")
             item.update(
                 {
-                    "source": redact_url(source),
+                    "source": fetched.source,
                     "keys": [
                         {"kid": key.kid, "kty": key.kty, "crv": key.crv, "alg": key.alg or _algs_for(key)}
-                        for key in keys
+                        for key in fetched.keys
                     ],
-                    "skipped": [{"kid": kid, "reason": reason} for kid, reason in skipped],
-                    "cache_control": cache_control,
-                    "ttl_seconds": cache_ttl(
-                        headers, settings.jwks_cache_ttl, settings.jwks_cache_ttl_min, settings.jwks_cache_ttl_max
-                    ),
-                    "date": headers.get("date"),
+                    "skipped": [{"kid": kid, "reason": reason} for kid, reason in fetched.skipped],
+                    "cache_control": fetched.headers.get("cache-control"),
+                    "ttl_seconds": fetched.ttl,
+                    "date": fetched.headers.get("date"),
                 }
             )
             report["issuers"].append(item)
@@ -305,7 +302,7 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
         for item in report["issuers"]:
             out.line(out.paint(f"issuer {', '.join(item['issuer']) or '(any)'}", "bold"))
             if "error" in item:
-                out.line("  " + out.paint("unreachable: ", "red") + item["error"])
+                out.line("  " + out.paint("unreachable: ", "red") + f"{item['error']} ({item['source']})")
                 continue
             ttl = item["ttl_seconds"]
             out.line(f"  source {item['source']}  (cache-control {item['cache_control']!r} -> ttl {ttl:.0f} s)")
@@ -316,36 +313,8 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_UNREACHABLE if unreachable else EXIT_VALID
 
 
-def _algs_for(key: Any) -> str:
+def _algs_for(key: VerificationKey) -> str:
     return "/".join(alg for alg in SUPPORTED_ALGORITHMS if key.fits(alg))
-
-
-def _fetch_keys(entry: Any, settings: Settings, fetcher: HttpxFetcher) -> tuple[Any, Mapping[str, str], str]:
-    if entry.static_jwks is not None:
-        return dict(entry.static_jwks), {}, "static jwks"
-    jwks_uri = entry.jwks_uri
-    if entry.discovery:
-        url = entry.names[0].rstrip("/") + "/.well-known/openid-configuration"
-        response = fetcher(url, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
-        if response.status != 200:
-            raise FetchError(f"HTTP {response.status} from {redact_url(url)}")
-        try:
-            discovered = json.loads(response.content)
-            if discovered.get("issuer") != entry.names[0]:  # OpenID Connect Discovery §4.3, as the guard checks
-                named = discovered.get("issuer")
-                shown = redact_url(named) if isinstance(named, str) else named
-                raise FetchError(f"discovery document at {redact_url(url)} names another issuer: {shown!r}")
-            jwks_uri = discovered["jwks_uri"]
-            check_key_url(jwks_uri, "discovered jwks_uri")
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError, ConfigurationError) as exc:
-            raise FetchError(f"discovery document at {redact_url(url)} is unusable ({type(exc).__name__})") from None
-    response = fetcher(jwks_uri, timeout=settings.jwks_timeout, max_bytes=settings.jwks_max_bytes)
-    if response.status != 200:
-        raise FetchError(f"HTTP {response.status} from {redact_url(jwks_uri)}")
-    try:
-        return json.loads(response.content), response.headers, jwks_uri
-    except (ValueError, RecursionError):
-        raise FetchError(f"{redact_url(jwks_uri)} did not answer JSON") from None
 
 
 # -- the parser ------------------------------------------------------------------------------------

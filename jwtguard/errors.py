@@ -1,7 +1,8 @@
-"""The exception tree: configuration mistakes on one branch, request-time failures on the other.
+"""The exception tree: configuration mistakes, key-server failures and refused requests, each on its own branch.
 
     JWTGuardError
     ├── ConfigurationError          settings are wrong; raised at construction, never per request
+    ├── FetchError                  a key or discovery document could not be fetched or used; never raised per request
     └── AuthError                   a request is refused; carries its wire contract as class attributes
         ├── TokenMissing            401  no bearer credentials at all (no `error` attribute, RFC 6750 §3.1)
         ├── InvalidRequest          400  malformed `Authorization` header, or several credentials
@@ -40,6 +41,7 @@ __all__ = [
     "ClaimInvalid",
     "ClaimMissing",
     "ConfigurationError",
+    "FetchError",
     "InsufficientScope",
     "InvalidRequest",
     "IssuerInvalid",
@@ -65,6 +67,15 @@ class JWTGuardError(Exception):
 
 class ConfigurationError(JWTGuardError):
     """Raised when settings are invalid: at construction time, with a message that says what to fix."""
+
+
+class FetchError(JWTGuardError):
+    """Raised by a fetcher and by `KeySet.fetch` when a key or discovery document cannot be fetched or used.
+
+    The message is a fixed or sanitised sentence, safe to log. A request never sees it: the key set records
+    the failure, keeps serving the last good keys, and refuses a request with no usable key with
+    `JWKSUnavailable`.
+    """
 
 
 def fingerprint(token: str) -> str:

@@ -42,9 +42,9 @@ from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal, Requirement, ScopeRequirement
 from .responses import RenderedError, Renderer
-from .settings import Settings, redact_url
+from .settings import Issuer, Settings, redact_url
 
-__all__ = ["CacheStats", "Candidate", "Guard", "guard_from"]
+__all__ = ["CacheStats", "Candidate", "Guard", "guard_from", "key_set_for"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -123,6 +123,27 @@ def _context_of(step: _Verified | _Fresh) -> TokenContext:
     return step.context if isinstance(step, _Verified) else step.verified.context
 
 
+def key_set_for(
+    settings: Settings, issuer: Issuer, *, fetcher: Fetcher | None = None, clock: Callable[[], float] = time.monotonic
+) -> KeySet:
+    """The key set of one of `settings.trusted_issuers`, with the `jwks_*` limits and hook of `settings`."""
+    return KeySet(
+        jwks_uri=issuer.jwks_uri,
+        discovery_issuer=issuer.names[0] if issuer.discovery else None,
+        jwks=issuer.static_jwks,
+        cache_ttl=settings.jwks_cache_ttl,
+        cache_ttl_min=settings.jwks_cache_ttl_min,
+        cache_ttl_max=settings.jwks_cache_ttl_max,
+        min_refresh_interval=settings.jwks_min_refresh_interval,
+        max_stale=settings.jwks_max_stale,
+        timeout=settings.jwks_timeout,
+        max_bytes=settings.jwks_max_bytes,
+        fetcher=fetcher,
+        clock=clock,
+        event_hook=settings.key_event_hook,
+    )
+
+
 class Candidate(NamedTuple):
     """A token as the guard reads it before any I/O and before its claims: the seam `jwtguard verify` uses to
     walk the guard's own checks one by one (`Guard.prepare`)."""
@@ -179,7 +200,7 @@ class Guard:
             _Route(
                 names=frozenset(entry.names),
                 algorithms=frozenset(entry.algorithms or ()),
-                key_set=key_set or KeySet.from_settings(settings, entry, fetcher=fetcher, clock=key_clock),
+                key_set=key_set or key_set_for(settings, entry, fetcher=fetcher, clock=key_clock),
                 policy=ClaimPolicy(
                     issuers=entry.names,
                     audiences=entry.audience or (),

@@ -1,5 +1,7 @@
 """Trusted verification keys by `kid`: a cached JWKS with one refresh in flight, and a sync and an async face.
 
+`KeySet`'s docstring tables the refresh state machine: its states, and what each request and fetch does.
+
 Design notes (the failure modes other validators are known for):
 - The fetch runs in its own thread, never on the event loop; sync and async callers wait on the same
   `concurrent.futures.Future`, so threads and coroutines share one fetch, and a cancelled waiter does not
@@ -23,12 +25,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import email.utils
-import json
+import functools
 import logging
 import math
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -36,18 +36,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import cachetools
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from ._fetch import Fetcher, FetchError, FetchResponse, HttpxFetcher
-from ._logging import sanitize
-from .errors import AlgorithmNotAllowed, ConfigurationError, JWKSUnavailable, KeyNotFound
-from .settings import SUPPORTED_ALGORITHMS, Issuer, Settings, check_key_url, redact_url
+from ._fetch import (
+    Fetcher,
+    FetchResponse,
+    HttpxFetcher,
+    cache_ttl,
+    check_key_url,
+    discover_jwks_uri,
+    fetch_json,
+    redact_url,
+    server_clock_offset,
+)
+from ._jwk import VerificationKey, load_jwks
+from .errors import AlgorithmNotAllowed, ConfigurationError, FetchError, JWKSUnavailable, KeyNotFound
+from .hooks import KeyEvent, KeyEventHook
 
 __all__ = [
-    "KEY_EVENTS",
     "FetchError",
     "FetchResponse",
+    "FetchedKeys",
     "Fetcher",
     "HttpxFetcher",
     "KeyEvent",
@@ -61,138 +69,7 @@ logger = logging.getLogger("jwtguard")
 
 Clock = Callable[[], float]
 
-_MIN_RSA_BITS = 2048
-# Verifying with an RSA key costs time in its size and exponent: a 16384-bit key with a 64-bit exponent
-# costs milliseconds per (forged) token. No issuer publishes keys beyond these.
-_MAX_RSA_BITS = 8192
-_MAX_RSA_EXPONENT = 2**32
-_MAX_KEYS = 100
 _MAX_KID_LENGTH = 256  # longer kids are refused outright: no issuer uses them, and they bloat caches
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-_PUBLIC_MEMBERS = ("kty", "kid", "alg", "use", "key_ops", "crv", "n", "e", "x", "y")
-_CURVES = {"EC": frozenset({"P-256", "P-384", "P-521", "secp256k1"}), "OKP": frozenset({"Ed25519", "Ed448"})}
-_FROM_JWK: Mapping[str, Callable[[dict[str, Any]], Any]] = {
-    "RSA": RSAAlgorithm.from_jwk,
-    "EC": ECAlgorithm.from_jwk,
-    "OKP": OKPAlgorithm.from_jwk,
-}
-
-
-# -- keys -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class VerificationKey:
-    """One usable public key from a JWKS. Compared by identity: a refresh keeps the object of a key it
-    still publishes, so "the same key" is a cheap `is` test (the verified-token cache relies on it)."""
-
-    kid: str | None
-    kty: str
-    crv: str | None
-    alg: str | None
-    public_key: Any
-    material: str = ""  # the JWK's public members, canonically serialised
-
-    def fits(self, alg: str) -> bool:
-        """True when `alg` may be used with this key (RFC 7517 §4.4 and the key's type and curve)."""
-        if self.alg is not None and self.alg != alg:
-            return False
-        kty, curves = SUPPORTED_ALGORITHMS[alg]
-        return kty == self.kty and (curves is None or self.crv in curves)
-
-
-def _load_key(jwk: Any) -> VerificationKey:
-    """Build a key from one JWK, or raise ValueError with the reason it cannot verify signatures."""
-    if not isinstance(jwk, dict):
-        raise ValueError("not a JSON object")
-    kid = jwk.get("kid")
-    if kid is not None and not isinstance(kid, str):
-        raise ValueError("kid is not a string")
-    kty = jwk.get("kty")
-    if not isinstance(kty, str):
-        raise ValueError("kty is not a string")
-    if kty == "oct":
-        raise ValueError("symmetric key (kty oct) cannot be published for verification")
-    if kty not in _FROM_JWK:
-        raise ValueError("unsupported kty")
-    if jwk.get("use", "sig") != "sig":
-        raise ValueError("use is not 'sig'")
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        raise ValueError("key_ops does not include 'verify'")
-    alg = jwk.get("alg")
-    if alg is not None and (not isinstance(alg, str) or alg not in SUPPORTED_ALGORITHMS):
-        raise ValueError("alg is not a supported signature algorithm")
-    crv = jwk.get("crv")
-    if kty in _CURVES and (not isinstance(crv, str) or crv not in _CURVES[kty]):
-        raise ValueError("unsupported curve")
-    if any(member in jwk for member in _PRIVATE_MEMBERS):
-        # A published private key is public: anyone could sign with it.
-        raise ValueError("contains private key material")
-    try:
-        public_key = _FROM_JWK[kty](jwk)
-    except Exception:  # PyJWT and cryptography raise many types for bad key material
-        raise ValueError("malformed key material") from None
-    if isinstance(public_key, RSAPublicKey):
-        if public_key.key_size < _MIN_RSA_BITS:
-            raise ValueError(f"RSA key shorter than {_MIN_RSA_BITS} bits")
-        if public_key.key_size > _MAX_RSA_BITS:
-            raise ValueError(f"RSA key longer than {_MAX_RSA_BITS} bits")
-        if public_key.public_numbers().e > _MAX_RSA_EXPONENT:
-            raise ValueError("RSA public exponent above 2^32")
-    material = json.dumps({name: jwk[name] for name in _PUBLIC_MEMBERS if name in jwk}, sort_keys=True)
-    key = VerificationKey(
-        kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, public_key=public_key, material=material
-    )
-    if alg is not None and not key.fits(alg):
-        raise ValueError("alg does not fit the key type or curve")
-    return key
-
-
-def load_jwks(document: Any) -> tuple[list[VerificationKey], list[tuple[str, str]]]:
-    """Split a JWKS into usable keys and skipped ones, as `(kid, reason)` pairs.
-
-    Raises `FetchError` when the document is not a JWKS at all.
-    """
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise FetchError('not a JWKS document (no "keys" list)')
-    keys: list[VerificationKey] = []
-    skipped: list[tuple[str, str]] = []
-    entries = document["keys"]
-    if len(entries) > _MAX_KEYS:
-        # Issuers publish a handful of keys; hundreds would only cost CPU on every refresh.
-        skipped.append((f"(keys after the first {_MAX_KEYS})", "too many keys in one JWKS"))
-        entries = entries[:_MAX_KEYS]
-    for jwk in entries:
-        try:
-            keys.append(_load_key(jwk))
-        except Exception as exc:  # one bad entry must never cost the good keys
-            reason = str(exc) if isinstance(exc, ValueError) else "malformed key"
-            kid = jwk.get("kid") if isinstance(jwk, dict) else None
-            skipped.append((sanitize(kid) or "(no kid)", reason))
-    return keys, skipped
-
-
-#: The key-management events passed to `Settings.key_event_hook` (and logged as `jwtguard_event`).
-KEY_EVENTS = (
-    "jwks_fetch_succeeded",
-    "jwks_fetch_failed",
-    "jwks_stale_served",
-    "jwks_refresh_suppressed",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class KeyEvent:
-    """Something the key set did, for metrics: see `KEY_EVENTS` for the names. `source` is the key
-    URL with its credentials and query redacted, or `discovery:<issuer>`, or `static jwks`."""
-
-    name: str
-    source: str
-    duration: float | None = None
-    error: str | None = None
-    keys: int | None = None
-    age: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,19 +109,28 @@ def _choose(candidates: tuple[VerificationKey, ...], alg: str) -> VerificationKe
     raise AlgorithmNotAllowed("alg does not fit the type or curve of the key named by kid")
 
 
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
-_NO_CACHE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
+@dataclass(frozen=True, slots=True)
+class FetchedKeys:
+    """What a key source publishes now, read as a refresh reads it: returned by `KeySet.fetch`."""
+
+    #: Where the keys came from, safe to show: the JWKS URL (with discovery, the discovered one) with its
+    #: credentials and query redacted, or `static jwks`.
+    source: str
+    keys: tuple[VerificationKey, ...]
+    #: `(kid, reason)` for each entry that is not a usable verification key.
+    skipped: tuple[tuple[str, str], ...]
+    #: How long the keys would stay fresh: the response's `Cache-Control` within the key set's bounds.
+    ttl: float
+    #: The headers of the JWKS response, names in lower case (none for a static JWKS).
+    headers: Mapping[str, str]
+    #: The key server's clock minus ours, in seconds, from its `Date` header.
+    server_clock_offset: float | None
 
 
-def cache_ttl(headers: Mapping[str, str], default: float, minimum: float, maximum: float) -> float:
-    """The TTL the key server asks for with `Cache-Control`, kept within `[minimum, maximum]`."""
-    value = headers.get("cache-control") or headers.get("Cache-Control") or ""
-    if _NO_CACHE.search(value):
-        return minimum
-    match = _MAX_AGE.search(value)
-    if match is None:
-        return default
-    return min(max(float(match.group(1)), minimum), maximum)
+def _usable(fetched: FetchedKeys) -> FetchedKeys:
+    if not fetched.keys:
+        raise FetchError("JWKS has no usable verification key")
+    return fetched
 
 
 # -- the key set ------------------------------------------------------------------------------------
@@ -255,27 +141,44 @@ _Plan = VerificationKey | concurrent.futures.Future[bool]
 class KeySet:
     """Keys of one issuer, by `kid`. `get_key` and `aget_key` share one cache and one in-flight fetch.
 
-    Freshness: a fetched JWKS is fresh for the key server's `max-age` (within `[cache_ttl_min,
-    cache_ttl_max]`, else `cache_ttl`); after 75-90% of that a request starts a background refresh
-    without waiting for it. When a refresh fails the last good keys keep serving for `max_stale`
-    seconds after they expired; only with no usable key at all does a request get `JWKSUnavailable`.
+    Installed keys are fresh for the key server's `max-age` (kept within `[cache_ttl_min, cache_ttl_max]`;
+    `cache_ttl` without one), then pass through these states by the key clock. In any of them a fetch may
+    be in flight, and the endpoint may be *failing*: its last fetch failed and its retry time,
+    `min_refresh_interval` later, has not come. A static JWKS is fresh for ever and never fetched.
 
-    Fetches and their limits (at most one fetch in flight; none before a failure's retry time):
+    | state   | lasts until                   | token, cached `kid`  | other `kid`   | `prefetch`   | `health` |
+    |---------|-------------------------------|----------------------|---------------|--------------|----------|
+    | empty   | a fetch installs keys         | -                    | first fetch   | routine-wait | routine  |
+    | fresh   | `refresh_at`: 75-90% of TTL   | served, without lock | kid refresh   | -            | -        |
+    | due     | `expires_at`: the TTL         | served; routine      | kid refresh   | -            | routine  |
+    | expired | `stale_until`: + `max_stale`; | routine-wait (1)     | kid refresh   | routine-wait | routine  |
+    |         | then empty again              |                      |               |              |          |
 
-    | fetch                            | starts when                                 | at most            |
-    |----------------------------------|---------------------------------------------|--------------------|
-    | first request                    | no usable keys                              | (the retry time)   |
-    | prefetch, expiry, refresh-ahead, | keys missing or expired, or past 75-90% of  | 1 per interval     |
-    | `health`                         | their TTL                                   |                    |
-    | unknown `kid`                    | a token names a `kid` the fresh keys lack   | its own 1 per      |
-    |                                  |                                             | interval           |
+    - *first fetch*: wait for the fetch in flight, or start one and wait, unless the retry time has not
+      come: then `JWKSUnavailable` at once, with `Retry-After`.
+    - *routine*: start a fetch if none is in flight, the retry time has come and `min_refresh_interval`
+      has passed since the last fetch of any kind; nobody waits for it. *routine-wait*: the same, and
+      wait for it, or for the fetch in flight.
+    - (1) but wait for the fetch in flight only while the endpoint is not failing; with no fetch to wait
+      for, serve the expired keys (`jwks_stale_served`).
+    - *kid refresh*: `KeyNotFound` for a token without `kid`, a static JWKS or a `kid` over 256
+      characters; else wait for the fetch in flight; else `KeyNotFound` for a `kid` a refresh confirmed
+      absent (remembered for `cache_ttl_min`); `JWKSUnavailable` while failing, and `KeyNotFound` within
+      `min_refresh_interval` of the last kid refresh (both `jwks_refresh_suppressed`); else start a fetch
+      and wait. Routine fetches do not spend this allowance, so a key rotated in just after one is
+      accepted on its first token, while a flood of made-up kids costs at most one fetch per interval.
 
-    The unknown-`kid` allowance is separate, so routine fetches never spend it: a key rotated in just
-    after one is accepted on its first token, while a flood of made-up kids still costs at most one
-    fetch per interval (and a kid a refresh confirmed absent costs nothing until `cache_ttl_min` has
-    passed). Each fetch gets a generation number when it starts; a result is installed only if no
-    fetch that started later has installed one, so a slow, abandoned fetch cannot bring back a key
-    that was withdrawn meanwhile.
+    | fetch event       | what it does                                                                      |
+    |-------------------|-----------------------------------------------------------------------------------|
+    | starts            | takes the next generation number; at most one is in flight, and waiters share it |
+    | succeeds          | installs its keys (fresh) unless a fetch that started later installed first;     |
+    |                   | clears failing; forgets unknown kids it publishes (`jwks_fetch_succeeded`)        |
+    | fails             | keeps the keys, whose state runs on; failing until the retry time; forgets the   |
+    |                   | discovered `jwks_uri` (`jwks_fetch_failed`)                                       |
+    | reaches `timeout` | counts as failed then, and its waiters wake; a late success is still installed   |
+    |                   | if no newer keys were, so a slow fetch cannot bring back a withdrawn key          |
+    | a waiter wakes    | the key if the keys now have it; `KeyNotFound` if the fetch succeeded without it  |
+    |                   | (the kid is remembered absent); `JWKSUnavailable` if it failed                    |
     """
 
     def __init__(
@@ -293,10 +196,22 @@ class KeySet:
         max_bytes: int = 512 * 1024,
         fetcher: Fetcher | None = None,
         clock: Clock = time.monotonic,
-        event_hook: Callable[[KeyEvent], None] | None = None,
+        event_hook: KeyEventHook | None = None,
         max_unknown_kids: int = 1024,
         jitter: Callable[[], float] | None = None,
+        start_thread: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
+        """Exactly one key source: `jwks_uri`, `discovery_issuer` (whose discovery document names the JWKS)
+        or a static `jwks` document. The limits are the `jwks_*` settings of the same names.
+
+        The rest is injected by tests and embedders: `fetcher` (default: an `HttpxFetcher` this key set
+        owns and closes); `clock`, the monotonic seconds the cache runs on; `event_hook`, told every
+        `KeyEvent`; `max_unknown_kids`, how many absent kids are remembered; `jitter`, the fraction of the
+        TTL after which a refresh-ahead starts (default: at random in 0.75-0.9); and `start_thread`, which
+        runs a fetch on a new daemon thread and raises `RuntimeError` when no thread can be had, as
+        `threading.Thread.start` does: that request gets `JWKSUnavailable`, and no fetch is tried again
+        for `min_refresh_interval`.
+        """
         if sum(source is not None for source in (jwks_uri, discovery_issuer, jwks)) != 1:
             raise ConfigurationError("a KeySet needs exactly one of jwks_uri, discovery_issuer or jwks")
         if jwks_uri is not None:
@@ -323,6 +238,7 @@ class KeySet:
         self._clock = clock
         self._event_hook = event_hook
         self._jitter = jitter or (lambda: random.uniform(0.75, 0.9))  # noqa: S311  # spreads refreshes, no secret
+        self._start_thread = start_thread or _start_daemon_thread
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
@@ -335,8 +251,8 @@ class KeySet:
         self._failing = False
         self._last_result: tuple[bool, float, float, str | None] | None = None  # ok, at, duration, error
         self._skipped_logged: frozenset[tuple[str, str]] = frozenset()
-        # cachetools caches are not thread-safe: both are only touched under self._lock or by the one
-        # fetch thread.
+        # cachetools caches are not thread-safe: both are only touched under self._lock (fetches may overlap:
+        # one abandoned at its deadline still runs).
         # Kids a refresh has confirmed absent: they cost no further refresh until they expire here, or
         # until a later fetch publishes them.
         self._unknown_kids: cachetools.TTLCache[str, bool] = cachetools.TTLCache(
@@ -348,45 +264,15 @@ class KeySet:
         #: The key server's clock minus ours, in seconds, from the Date header of the last fetch (None
         #: before one): the diagnostic for "is my clock or theirs off?".
         self.server_clock_offset: float | None = None
+        self._static_jwks = dict(jwks) if jwks is not None else None
         self._static = jwks is not None
         if jwks is not None:
-            keys, skipped = load_jwks(dict(jwks))
-            self._log_skipped(skipped)
-            if not keys:
-                reasons = "; ".join(f"{kid}: {why}" for kid, why in skipped) or "the keys list is empty"
+            static = self._download()
+            self._log_skipped(static.skipped)
+            if not static.keys:
+                reasons = "; ".join(f"{kid}: {why}" for kid, why in static.skipped) or "the keys list is empty"
                 raise ConfigurationError(f"the static jwks has no usable verification key ({reasons})")
-            self._snapshot = _Snapshot.build(keys, clock(), math.inf, 0.0, 1.0)
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        issuer: Issuer | None = None,
-        *,
-        fetcher: Fetcher | None = None,
-        clock: Clock = time.monotonic,
-    ) -> KeySet:
-        """The key set of `issuer` (default: the only trusted issuer) as `settings` describe it."""
-        if issuer is None:
-            trusted = settings.trusted_issuers
-            if len(trusted) != 1:
-                raise ConfigurationError("several issuers are configured: pass the one this KeySet is for")
-            issuer = trusted[0]
-        return cls(
-            jwks_uri=issuer.jwks_uri,
-            discovery_issuer=issuer.names[0] if issuer.discovery else None,
-            jwks=issuer.static_jwks,
-            cache_ttl=settings.jwks_cache_ttl,
-            cache_ttl_min=settings.jwks_cache_ttl_min,
-            cache_ttl_max=settings.jwks_cache_ttl_max,
-            min_refresh_interval=settings.jwks_min_refresh_interval,
-            max_stale=settings.jwks_max_stale,
-            timeout=settings.jwks_timeout,
-            max_bytes=settings.jwks_max_bytes,
-            fetcher=fetcher,
-            clock=clock,
-            event_hook=settings.key_event_hook,
-        )
+            self._snapshot = _Snapshot.build(static.keys, clock(), math.inf, 0.0, 1.0)
 
     def __repr__(self) -> str:
         return f"KeySet(source={self.source!r})"
@@ -505,6 +391,17 @@ class KeySet:
         if snapshot is None or self._clock() >= snapshot.expires_at:
             return ()
         return snapshot.find(kid)
+
+    def fetch(self) -> FetchedKeys:
+        """Fetch the keys now, as a refresh would (discovery, `timeout`, `max_bytes`, every check), and
+        return them without installing them.
+
+        For tools that show a key source (`jwtguard keys`): it leaves the cached keys alone and is not held
+        to the refresh limits, so it does not belong on the request path. Raises `FetchError`, with the
+        message a refresh would log, also when the JWKS has no usable key. A static JWKS is returned as
+        loaded.
+        """
+        return _usable(self._download())
 
     def close(self) -> None:
         """Release the HTTP client if this key set created it."""
@@ -632,10 +529,9 @@ class KeySet:
         future: concurrent.futures.Future[bool] = concurrent.futures.Future()
         future.set_running_or_notify_cancel()  # a running future cannot be cancelled by a waiter
         generation = self._generation + 1
-        thread = threading.Thread(target=self._fetch_into, args=(future, generation), name="jwtguard-jwks", daemon=True)
         self._last_attempt = now
         try:
-            thread.start()
+            self._start_thread(functools.partial(self._fetch_into, future, generation))
         except RuntimeError:  # no thread to be had (resource limits): a server fault, retried later
             self._retry_at = now + self._min_refresh_interval
             raise JWKSUnavailable(
@@ -731,65 +627,52 @@ class KeySet:
 
     # -- the network --------------------------------------------------------------------------------
 
-    def _get(self, url: str, deadline: float) -> FetchResponse:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise FetchError("timed out (jwks_timeout)")
-        response = self._fetcher(url, timeout=remaining, max_bytes=self._max_bytes)
-        if response.status != 200:
-            raise FetchError(f"HTTP {response.status} from the key endpoint")
-        if len(response.content) > self._max_bytes:
-            raise FetchError("response larger than jwks_max_bytes")
-        return response
-
-    @staticmethod
-    def _json(response: FetchResponse) -> Any:
-        try:
-            return json.loads(response.content)
-        except (ValueError, RecursionError):
-            raise FetchError("response is not JSON") from None
-
     def _resolve_jwks_uri(self, deadline: float) -> str:
         if self._jwks_uri is not None:
             return self._jwks_uri
         issuer = self._discovery_issuer
         if issuer is None:  # unreachable: __init__ requires one source
             raise FetchError("no key source configured")
-        cached = self._discovered.get("jwks_uri")
+        with self._lock:
+            cached = self._discovered.get("jwks_uri")
         if cached is not None:
             return cached
-        document = self._json(self._get(issuer.rstrip("/") + "/.well-known/openid-configuration", deadline))
-        if not isinstance(document, dict):
-            raise FetchError("discovery document is not a JSON object")
-        # OpenID Connect Discovery §4.3: the document must name exactly the issuer it was fetched for.
-        if document.get("issuer") != issuer:
-            raise FetchError("discovery document names another issuer")
-        jwks_uri = document.get("jwks_uri")
-        if not isinstance(jwks_uri, str):
-            raise FetchError("discovery document has no jwks_uri")
-        try:
-            check_key_url(jwks_uri, "discovered jwks_uri")
-        except ConfigurationError:
-            raise FetchError("discovered jwks_uri is not https") from None
-        self._discovered["jwks_uri"] = jwks_uri
+        jwks_uri = discover_jwks_uri(self._fetcher, issuer, deadline=deadline, max_bytes=self._max_bytes)
+        with self._lock:
+            self._discovered["jwks_uri"] = jwks_uri
         return jwks_uri
 
+    def _download(self) -> FetchedKeys:
+        document: Any = self._static_jwks
+        headers: Mapping[str, str] = {}
+        source = "static jwks"
+        if document is None:
+            deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
+            url = self._resolve_jwks_uri(deadline)
+            document, headers = fetch_json(self._fetcher, url, deadline=deadline, max_bytes=self._max_bytes)
+            source = redact_url(url)
+        keys, skipped = load_jwks(document)
+        return FetchedKeys(
+            source=source,
+            keys=tuple(keys),
+            skipped=tuple(skipped),
+            ttl=cache_ttl(headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max),
+            headers={name.lower(): value for name, value in headers.items()},
+            server_clock_offset=server_clock_offset(headers),
+        )
+
     def _fetch_snapshot(self) -> tuple[_Snapshot, float | None]:
-        deadline = time.monotonic() + self._timeout  # real time: the deadline guards a real socket
-        response = self._get(self._resolve_jwks_uri(deadline), deadline)
-        keys, skipped = load_jwks(self._json(response))
-        self._log_skipped(skipped)
-        if not keys:
-            raise FetchError("JWKS has no usable verification key")
+        fetched = self._download()
+        self._log_skipped(fetched.skipped)
+        keys = _usable(fetched).keys
         previous = self._snapshot
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
-            keys = [kept.get(key.material, key) for key in keys]
-        ttl = cache_ttl(response.headers, self._cache_ttl, self._cache_ttl_min, self._cache_ttl_max)
-        snapshot = _Snapshot.build(keys, self._clock(), ttl, self._max_stale, self._jitter())
-        return snapshot, _clock_offset(response.headers)
+            keys = tuple(kept.get(key.material, key) for key in keys)
+        snapshot = _Snapshot.build(keys, self._clock(), fetched.ttl, self._max_stale, self._jitter())
+        return snapshot, fetched.server_clock_offset
 
-    def _log_skipped(self, skipped: list[tuple[str, str]]) -> None:
+    def _log_skipped(self, skipped: Iterable[tuple[str, str]]) -> None:
         # Logged once per distinct (kid, reason), not on every refresh.
         current = frozenset(skipped)
         for kid, reason in sorted(current - self._skipped_logged):
@@ -802,15 +685,8 @@ class KeySet:
         self._skipped_logged = current
 
 
-def _clock_offset(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("date") or headers.get("Date")
-    if not value:
-        return None
-    try:
-        server_time = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return round(server_time - time.time(), 1)
+def _start_daemon_thread(run: Callable[[], None]) -> None:
+    threading.Thread(target=run, name="jwtguard-jwks", daemon=True).start()
 
 
 async def _wait_async(future: concurrent.futures.Future[bool], timeout: float) -> None:

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
 import json
 import logging
 import math
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
+from ._fetch import check_key_url, redact_url
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
-from .hooks import ErrorBodyHook, RevocationHook
+from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 from .principal import check_scopes
 
-if TYPE_CHECKING:
-    from .jwks import KeyEvent
-
+# SUPPORTED_ALGORITHMS (from _jose), the hook types (from hooks) and the URL rules (from _fetch) are
+# re-exported: they were first documented here.
 __all__ = [
     "PREFETCH_MODES",
     "SUPPORTED_ALGORITHMS",
@@ -37,67 +35,7 @@ __all__ = [
 
 logger = logging.getLogger("jwtguard")
 
-
-#: Called with every key-management event (fetches, stale keys served, refreshes suppressed).
-KeyEventHook = Callable[["KeyEvent"], None]
-
-_LOOPBACK_NAMES = frozenset({"localhost"})
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-# RFC 3986 appendix B: scheme, authority, path, query, fragment. Matches every string.
-_URL_PARTS = re.compile(
-    r"(?P<scheme>[^:/?#]+:)?(?://(?P<authority>[^/?#]*))?(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<fragment>#.*)?",
-    re.DOTALL,
-)
-
-
-def redact_url(url: str) -> str:
-    """`url` as it may be shown: userinfo, query and fragment replaced by `***`.
-
-    `https://user:secret@idp.example/keys?token=x` becomes `https://***@idp.example/keys?***`. Key URLs
-    may carry credentials; wherever one is logged, reported, printed or put in a message it goes through
-    here, and only the fetch itself sees the real URL.
-    """
-    parts = _URL_PARTS.fullmatch(url)
-    if parts is None:  # unreachable: every group is optional
-        return "***"
-    scheme, authority, path = parts["scheme"] or "", parts["authority"], parts["path"]
-    if authority is not None:
-        shown = f"{scheme}//{'***@' if '@' in authority else ''}{authority.rpartition('@')[2]}{path}"
-    else:  # no "//": a userinfo-looking prefix ("user:pw@host/...") is hidden all the same
-        head, slash, tail = (scheme + path).partition("/")
-        shown = f"{'***@' if '@' in head else ''}{head.rpartition('@')[2]}{slash}{tail}"
-    query, fragment = parts["query"] or "", parts["fragment"] or ""
-    return shown + ("?***" if len(query) > 1 else query) + ("#***" if len(fragment) > 1 else fragment)
-
-
-def check_key_url(url: str, what: str) -> None:
-    """Refuse key URLs an attacker on the network could answer: https only, plain http on loopback."""
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{what} must be a URL string, got {type(url).__name__}")
-    try:
-        parts = urlsplit(url)
-        hostname = parts.hostname
-    except ValueError:
-        raise ConfigurationError(f"{what} is not a valid URL: {redact_url(url)!r}") from None
-    if parts.scheme == "https" and hostname:
-        return
-    if parts.scheme == "http" and hostname and _is_loopback(hostname):
-        return
-    raise ConfigurationError(
-        f"{what} must be an https:// URL (plain http:// is allowed only for 127.0.0.1 and localhost), "
-        f"got {redact_url(url)!r}"
-    )
 
 
 def _redacted(value: object) -> object:

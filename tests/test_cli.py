@@ -199,6 +199,13 @@ def test_keys_shows_the_key_set_and_skipped_keys(issuer: DevIssuer) -> None:
     assert entry["ttl_seconds"] == 300
 
 
+def test_keys_finds_the_key_set_by_discovery(issuer: DevIssuer) -> None:
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--discovery")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"source {issuer.jwks_uri}  (cache-control 'max-age=300' -> ttl 300 s)" in result.stdout
+    assert result.stdout.count("  key  kid ") == len(issuer.keys)
+
+
 def test_keys_with_an_unreachable_source_exits_3(issuer: DevIssuer) -> None:
     result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", dead_url())
     assert result.returncode == 3
@@ -295,6 +302,14 @@ def test_keys_agrees_with_the_guard_on_unusable_key_sets(issuer: DevIssuer, jwks
     assert result.returncode == 3
     assert message in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_keys_refuses_a_static_jwks_without_usable_keys_as_the_guard_does(issuer: DevIssuer, tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]}))
+    result = run("keys", "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks", str(jwks))
+    assert result.returncode == 2
+    assert "configuration error: the static jwks has no usable verification key" in result.stderr
 
 
 def test_keys_refuses_a_discovery_document_for_another_issuer(issuer: DevIssuer) -> None:

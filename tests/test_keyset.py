@@ -7,7 +7,7 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from jwtguard import Guard, JWTGuardMiddleware, KeySet, Settings
-from jwtguard.errors import ConfigurationError, JWKSUnavailable, KeyNotFound
+from jwtguard.errors import ConfigurationError, FetchError, JWKSUnavailable, KeyNotFound
 from jwtguard.testing import DevIssuer, KeyServer, SigningKey, generate_key
 
 from .conftest import FakeClock, events, records
@@ -38,7 +38,7 @@ async def hello(request: Request) -> PlainTextResponse:
 
 def make_guard(issuer: DevIssuer, clock: FakeClock, **overrides: Any) -> Guard:
     settings = issuer.settings(**overrides)
-    return Guard(settings, key_set=KeySet.from_settings(settings, clock=clock))
+    return Guard(settings, key_clock=clock)
 
 
 def make_client(guard: Guard) -> httpx.AsyncClient:
@@ -102,7 +102,7 @@ async def test_a_rotated_key_is_accepted_on_its_first_request(
     client, _ = client_and_guard
     assert (await get(client, issuer.token())).status_code == 200
     new_key = issuer.rotate()
-    clock.advance(31)  # past jwks_min_refresh_interval (30 s by default)
+    clock.advance(31)  # past jwks_min_refresh_interval (10 s by default)
 
     response = await get(client, issuer.token(key=new_key, subject="rotated"))
 
@@ -394,23 +394,25 @@ def test_a_malformed_key_in_a_static_jwks_does_not_cost_the_good_ones(issuer: De
     assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
 
 
-def test_a_key_fetch_that_cannot_start_a_thread_is_a_503_and_is_retried(
-    issuer: DevIssuer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    guard = make_guard(issuer, clock)
-    original_start = threading.Thread.start
+def test_a_key_fetch_that_cannot_start_a_thread_is_a_503_and_is_retried(issuer: DevIssuer, clock: FakeClock) -> None:
+    threads_left = 0
 
-    def refuse(self: threading.Thread) -> None:
-        raise RuntimeError("can't start new thread")
+    def start_thread(run: Callable[[], None]) -> None:
+        if threads_left == 0:
+            raise RuntimeError("can't start new thread")  # what threading.Thread.start raises
+        threading.Thread(target=run, daemon=True).start()
 
-    monkeypatch.setattr(threading.Thread, "start", refuse)
+    key_set = KeySet(jwks_uri=issuer.jwks_uri, clock=clock, start_thread=start_thread)
+    guard = Guard(issuer.settings(), key_set=key_set)
     with pytest.raises(JWKSUnavailable):
         guard.authenticate(f"Bearer {issuer.token()}")
-    monkeypatch.setattr(threading.Thread, "start", original_start)
+    threads_left = 1
     with pytest.raises(JWKSUnavailable):  # inside the retry interval: refused at once, no waiting
         guard.authenticate(f"Bearer {issuer.token()}")
-    clock.advance(31)
+    assert issuer.server.jwks_hits == 0
+    clock.advance(11)  # past min_refresh_interval
     assert guard.authenticate(f"Bearer {issuer.token()}").subject == "user-1"
+    key_set.close()
 
 
 def test_a_static_jwks_needs_no_network(issuer: DevIssuer, other_keys: dict[str, SigningKey]) -> None:
@@ -440,19 +442,22 @@ def test_discovery_finds_the_jwks_uri_from_the_configured_issuer(issuer: DevIssu
     assert issuer.server.jwks_hits == 2
 
 
-def test_discovery_refuses_a_document_for_another_issuer(issuer: DevIssuer, clock: FakeClock) -> None:
+def test_discovery_refuses_a_document_for_another_issuer(
+    issuer: DevIssuer, clock: FakeClock, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
     with KeyServer() as impostor:
-        # The impostor's discovery document names its own URL, not the configured issuer.
-        settings = Settings(
-            issuer=impostor.url + "/realms/a",
-            audience=issuer.audience,
-            discovery=True,
-        )
-        guard = Guard(settings, key_set=KeySet.from_settings(settings, clock=clock))
-        token = issuer.token(issuer=impostor.url + "/realms/a")
+        # Its discovery document, at the configured issuer's well-known URL, names the issuer without
+        # the trailing slash: not the configured one (OpenID Connect Discovery §4.3 wants it exact).
+        settings = Settings(issuer=impostor.url + "/", audience=issuer.audience, discovery=True)
+        guard = Guard(settings, key_clock=clock)
+        token = issuer.token(issuer=impostor.url + "/")
         with pytest.raises(JWKSUnavailable):
             guard.authenticate(f"Bearer {token}")
         assert impostor.jwks_hits == 0
+        assert impostor.hits["/.well-known/openid-configuration"] == 1
+    # The operator is told which issuer the document named.
+    [failed] = events(jwtguard_logs, "jwks_fetch_failed")
+    assert getattr(failed, "jwtguard_reason", None) == f"discovery document names another issuer: {impostor.url!r}"
 
 
 def test_keys_named_by_the_token_are_never_fetched(
@@ -501,3 +506,52 @@ def test_a_jwks_with_hundreds_of_keys_is_cut_to_a_bounded_number(issuer: DevIssu
     keys, skipped = load_jwks({"keys": [jwk | {"kid": f"k{n}"} for n in range(150)]})
     assert len(keys) == 100
     assert skipped == [("(keys after the first 100)", "too many keys in one JWKS")]
+
+
+# -- fetch: the key source as a refresh reads it, for tools ------------------------------------------
+
+
+def test_fetch_reads_the_key_source_without_installing_the_keys(issuer: DevIssuer, clock: FakeClock) -> None:
+    issuer.server.jwks = {"keys": [*issuer.server.jwks["keys"], {"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}]}
+    key_set = KeySet(discovery_issuer=issuer.issuer, clock=clock)
+    try:
+        fetched = key_set.fetch()
+    finally:
+        key_set.close()
+
+    assert fetched.source == issuer.jwks_uri  # the discovered URL, not "discovery:<issuer>"
+    assert [key.kid for key in fetched.keys] == [key.kid for key in issuer.keys]
+    assert fetched.skipped == (("sym", "symmetric key (kty oct) cannot be published for verification"),)
+    assert fetched.ttl == 300  # the key server's max-age
+    assert fetched.headers["cache-control"] == "max-age=300"
+    assert fetched.server_clock_offset is not None
+    assert abs(fetched.server_clock_offset) < 5
+    assert key_set.peek(issuer.key.kid) == ()  # nothing installed
+    assert key_set.health()["last_fetch"] is None  # and no refresh recorded
+
+
+@pytest.mark.parametrize(
+    ("jwks", "message"),
+    [
+        pytest.param({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "JWKS has no usable verification key", id="unusable"),
+        pytest.param({"not": "a jwks"}, 'not a JWKS document (no "keys" list)', id="not-a-jwks"),
+    ],
+)
+def test_fetch_refuses_what_a_refresh_refuses(
+    issuer: DevIssuer, clock: FakeClock, jwks: dict[str, Any], message: str
+) -> None:
+    issuer.server.jwks = jwks
+    key_set = KeySet(jwks_uri=issuer.jwks_uri, clock=clock)
+    with pytest.raises(FetchError) as refused:
+        key_set.fetch()
+    key_set.close()
+    assert str(refused.value) == message
+
+
+def test_fetch_of_a_static_jwks_returns_it_as_loaded(issuer: DevIssuer) -> None:
+    key_set = KeySet(jwks={"keys": [issuer.key.public_jwk(), {"kty": "RSA", "kid": "broken"}]}, cache_ttl=120)
+    fetched = key_set.fetch()
+    assert (fetched.source, fetched.headers, fetched.ttl) == ("static jwks", {}, 120)
+    assert [key.kid for key in fetched.keys] == [issuer.key.kid]
+    assert fetched.skipped == (("broken", "malformed key material"),)
+    assert issuer.server.jwks_hits == 0

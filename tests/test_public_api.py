@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
@@ -54,16 +55,63 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     }
     assert issubclass(errors.ConfigurationError, errors.JWTGuardError)
     assert not issubclass(errors.ConfigurationError, errors.AuthError)
+    # A key server's failure is infrastructure: never a request's error, never a configuration mistake.
+    assert issubclass(errors.FetchError, errors.JWTGuardError)
+    assert not issubclass(errors.FetchError, errors.AuthError | errors.ConfigurationError)
+    assert jwtguard.FetchError is jwtguard.jwks.FetchError is errors.FetchError
+
+
+# Loaded when used: the Starlette helpers on first use, httpx (and its stack) with the first fetcher.
+NOT_AT_IMPORT = frozenset({"starlette", "httpx", "httpcore", "anyio", "flask", "django", "fastapi"})
 
 
 def test_import_pulls_in_no_framework_integration() -> None:
-    code = (
-        "import sys, jwtguard, jwtguard.testing\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'django', 'fastapi'))\n"
-        "print(','.join(loaded))"
+    # `-X importtime` lists every module the import loads, on stderr: "import time: self | cumulative | name".
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import jwtguard, jwtguard.testing"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    loaded = {
+        line.rpartition("|")[2].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"jwtguard", "jwt", "cachetools"} <= loaded  # the listing was read
+    assert loaded.isdisjoint(NOT_AT_IMPORT), sorted(loaded & NOT_AT_IMPORT)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The package modules `path` imports (`jwtguard` for the package face), at any depth of its code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "jwtguard":
+            found.add(node.module.removeprefix("jwtguard.") if "." in node.module else "jwtguard")
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "jwtguard"}
+    return found
+
+
+# What the key layer may import: the facts, token and request layers below it, and itself.
+KEY_LAYER = {"_jwk", "_fetch", "jwks"}
+BELOW_KEYS = {"errors", "_version", "_jose", "bearer", "_token", "principal", "_request", "_logging", "hooks"}
+
+
+def test_imports_point_down_from_the_key_layer() -> None:
+    for name in sorted(KEY_LAYER):
+        imported = _imported_modules(PACKAGE / f"{name}.py")
+        assert imported <= KEY_LAYER | BELOW_KEYS, f"{name} imports {sorted(imported - KEY_LAYER - BELOW_KEYS)}"
+
+
+def test_no_module_imports_the_package_face() -> None:
+    modules = {path.stem for path in PACKAGE.glob("*.py")}
+    for path in PACKAGE.glob("*.py"):
+        if path.name != "__init__.py":
+            imported = _imported_modules(path)
+            assert imported <= modules, f"{path.name} imports {sorted(imported - modules)} from the package face"
 
 
 def test_the_package_never_relies_on_assert() -> None:
@@ -72,6 +120,11 @@ def test_the_package_never_relies_on_assert() -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
         assert asserts == [], f"{path.name} uses assert at lines {asserts}"
+
+
+def test_the_version_has_one_source() -> None:
+    # The build reads jwtguard/_version.py: the installed metadata and the package say the same.
+    assert importlib.metadata.version("jwtguard") == jwtguard.__version__
 
 
 def test_the_package_is_typed() -> None:

@@ -160,7 +160,7 @@ def test_the_cli_shows_key_urls_redacted(
 
     out, err = capsys.readouterr()
     assert SECRET not in out + err
-    assert out.count(shown) == 4  # keys: source; verify: found in; verify: not in; keys: HTTP 500 from
+    assert out.count(shown) == 4  # keys: source; verify: found in; verify: not in; keys: unreachable source
     assert leaked(caplog) == []
 
 
