@@ -9,10 +9,11 @@ from ._request import RequestInfo
 from .errors import AuthError
 from .guard import Guard, guard_from
 from .responses import RenderedError
-from .settings import Settings
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from .settings import Settings
 
 __all__ = ["JWTGuardMiddleware", "record_refusal"]
 # RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.

@@ -11,10 +11,11 @@ from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard, guard_from
 from .responses import RenderedError
-from .settings import Settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .settings import Settings
 
 __all__ = ["GUARD_KEY", "PRINCIPAL_KEY", "JWTGuardWSGIMiddleware", "check_sync_hooks", "request_info", "status_line"]
 
