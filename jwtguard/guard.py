@@ -67,6 +67,10 @@ class _Verified(NamedTuple):
     iat: float | None
     valid_from: float  # the token's validity on this server's clock, leeway included: [valid_from, valid_until)
     valid_until: float
+    # The key set's snapshot that held `key` when the token was verified (None: unknown), and until when
+    # (on the key set's clock) that snapshot needs no refresh: while both hold, `key` is still the key.
+    snapshot: object
+    snapshot_fresh_until: float
 
 
 def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
@@ -537,6 +541,9 @@ class Guard:
             raise
         leeway = route.policy.leeway
         start = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf)
+        snapshot = route.key_set.snapshot
+        if snapshot is None or key not in snapshot.find(parsed.kid):  # replaced meanwhile: check it on hits
+            snapshot = None
         return _Verified(
             Principal._verified(claims, scopes, context),
             context,
@@ -549,6 +556,8 @@ class Guard:
             iat,
             start - leeway,
             exp + leeway,
+            snapshot,
+            snapshot.refresh_at if snapshot is not None else -math.inf,
         )
 
     # -- request policy, used by the adapters ------------------------------------------------------
@@ -593,11 +602,17 @@ class Guard:
         entry = slot.value
         if not entry.valid_from <= self._clock() < entry.valid_until:
             return None
-        try:
-            if entry.route.key_set.cached_key(entry.kid, entry.alg) is not entry.key:
+        key_set = entry.route.key_set
+        if key_set.snapshot is not entry.snapshot or key_set.clock() >= entry.snapshot_fresh_until:
+            try:  # the keys were refreshed since, or a refresh is due: the full key lookup decides
+                if key_set.cached_key(entry.kid, entry.alg) is not entry.key:
+                    return None
+            except AuthError:
                 return None
-        except AuthError:
-            return None
+            snapshot = key_set.snapshot  # the key survived a refresh: remember the snapshot that has it now
+            if snapshot is not None and self._token_cache is not None:
+                refreshed = entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at)
+                self._token_cache.put(authorization[7:], refreshed)
         if self._observers_all or logger.isEnabledFor(logging.DEBUG):
             self._accept(entry, describe(source), cached=True)
         return entry.principal

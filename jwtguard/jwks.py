@@ -236,15 +236,18 @@ class KeySet:
         self._owns_fetcher = fetcher is None
         self._fetcher: Fetcher = fetcher if fetcher is not None else HttpxFetcher()
         self._clock = clock
+        self.clock = clock  #: the monotonic clock the snapshot's times are on
         self._event_hook = event_hook
         self._jitter = jitter or (lambda: random.uniform(0.75, 0.9))  # noqa: S311  # spreads refreshes, no secret
         self._start_thread = start_thread or _start_daemon_thread
         self._lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        #: The keys in use now, replaced whole by each successful fetch (never changed in place): the same
+        #: object means the same keys. Read without a lock; the guard's cache hits compare it by identity.
+        self.snapshot: _Snapshot | None = None
         self._inflight: concurrent.futures.Future[bool] | None = None
         self._inflight_started = 0.0  # real monotonic time, for the fetch deadline
         self._generation = 0  # of the last fetch started
-        self._snapshot_generation = 0  # of the fetch whose keys are installed
+        self.snapshot_generation = 0  # of the fetch whose keys are installed
         self._last_attempt = -math.inf  # any fetch
         self._last_kid_refresh = -math.inf  # fetches for an unknown kid, which have their own allowance
         self._retry_at = -math.inf
@@ -272,7 +275,7 @@ class KeySet:
             if not static.keys:
                 reasons = "; ".join(f"{kid}: {why}" for kid, why in static.skipped) or "the keys list is empty"
                 raise ConfigurationError(f"the static jwks has no usable verification key ({reasons})")
-            self._snapshot = _Snapshot.build(static.keys, clock(), math.inf, 0.0, 1.0)
+            self.snapshot = _Snapshot.build(static.keys, clock(), math.inf, 0.0, 1.0)
 
     def __repr__(self) -> str:
         return f"KeySet(source={self.source!r})"
@@ -284,7 +287,7 @@ class KeySet:
 
         None means "ask `get_key` / `aget_key`" (they may fetch). Raises `AlgorithmNotAllowed`.
         """
-        snapshot = self._snapshot  # the hot path: one atomic read, no lock
+        snapshot = self.snapshot  # the hot path: one atomic read, no lock
         if snapshot is not None and self._clock() < snapshot.refresh_at:
             candidates = snapshot.find(kid)
             if candidates:
@@ -337,7 +340,7 @@ class KeySet:
         now = self._clock()
         with self._lock:
             self._abandon_stuck_fetch(now)
-            snapshot = self._snapshot
+            snapshot = self.snapshot
             if snapshot is not None and now < snapshot.expires_at:
                 return None
             if self._inflight is not None:
@@ -362,7 +365,7 @@ class KeySet:
         with self._lock:
             self._abandon_stuck_fetch(now)
             self._refresh_in_background(now)
-            snapshot, last, failing = self._snapshot, self._last_result, self._failing
+            snapshot, last, failing = self.snapshot, self._last_result, self._failing
         report: dict[str, Any] = {
             "source": self.source,
             "usable": snapshot is not None and now < snapshot.stale_until,
@@ -387,7 +390,7 @@ class KeySet:
 
     def peek(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """The cached keys for `kid` while the cache is fresh; never does I/O."""
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if snapshot is None or self._clock() >= snapshot.expires_at:
             return ()
         return snapshot.find(kid)
@@ -411,7 +414,7 @@ class KeySet:
     # -- cache logic, shared by both faces --------------------------------------------------------
 
     def _usable_snapshot(self) -> _Snapshot | None:
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if snapshot is None or self._clock() >= snapshot.stale_until:
             return None
         return snapshot
@@ -427,7 +430,7 @@ class KeySet:
 
     def _plan_locked(self, kid: str | None, alg: str, now: float, events: list[KeyEvent]) -> _Plan:
         self._abandon_stuck_fetch(now)
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if snapshot is not None and now < snapshot.stale_until:
             candidates = snapshot.find(kid)
             if candidates:
@@ -499,7 +502,7 @@ class KeySet:
         try:
             now = self._clock()
             with self._lock:
-                snapshot = self._snapshot
+                snapshot = self.snapshot
                 if snapshot is not None and now < snapshot.stale_until:
                     candidates = snapshot.find(kid)
                     if candidates:
@@ -517,7 +520,7 @@ class KeySet:
 
     def _refresh_in_background(self, now: float) -> None:
         # Called with self._lock held. Nobody waits for this fetch.
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         if self._static or self._inflight is not None or not self._fetch_allowed(now):
             return
         if snapshot is None or now >= snapshot.refresh_at:
@@ -554,7 +557,7 @@ class KeySet:
                     first_failure = self._record_failure(self._clock(), reason, time.monotonic() - started)
                 else:  # abandoned at its deadline: already counted as a failure
                     first_failure = False
-                usable = self._snapshot is not None and self._clock() < self._snapshot.stale_until
+                usable = self.snapshot is not None and self._clock() < self.snapshot.stale_until
             log = logger.error if first_failure else logger.debug
             log(
                 "jwtguard: JWKS fetch from %s failed: %s (%s)",
@@ -579,9 +582,9 @@ class KeySet:
                 self._inflight = None
             # An abandoned fetch may answer after a fetch that started later has installed keys: its
             # keys are older, and may include one withdrawn since.
-            superseded = generation < self._snapshot_generation
+            superseded = generation < self.snapshot_generation
             if not superseded:
-                self._snapshot, self._snapshot_generation = snapshot, generation
+                self.snapshot, self.snapshot_generation = snapshot, generation
                 self.server_clock_offset = clock_offset
                 self._retry_at = -math.inf
                 for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
@@ -665,7 +668,7 @@ class KeySet:
         fetched = self._download()
         self._log_skipped(fetched.skipped)
         keys = _usable(fetched).keys
-        previous = self._snapshot
+        previous = self.snapshot
         if previous is not None:
             kept = {key.material: key for key in previous.keys}
             keys = tuple(kept.get(key.material, key) for key in keys)

@@ -201,3 +201,37 @@ def test_a_token_in_use_survives_a_burst_of_new_ones(issuer: DevIssuer) -> None:
         assert outcome(guard, hot) == "ok"
     assert calls.count("verify") == 201  # the hot token was verified once, each new token once
     assert guard.cache_stats.entries == 50
+
+
+def test_cache_hits_in_the_middleware_follow_key_changes(issuer: DevIssuer, clock: FakeClock) -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from jwtguard import JWTGuardMiddleware
+
+    from .conftest import live_server
+
+    async def me(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.identity)
+
+    guard, calls = watched(issuer.settings(), key_clock=clock)
+    app = Starlette(routes=[Route("/", me)])
+    app.add_middleware(JWTGuardMiddleware, guard=guard)
+    token = issuer.token(subject="alice")
+    headers = {"Authorization": f"Bearer {token}"}
+    with live_server(app) as url:
+        assert [httpx.get(url, headers=headers).status_code for _ in range(3)] == [200] * 3
+        assert calls == ["verify"]
+        clock.advance(601)  # the keys expired: the next hit refreshes them, and the key is still published
+        assert httpx.get(url, headers=headers).status_code == 200
+        assert issuer.server.jwks_hits == 2
+        assert [httpx.get(url, headers=headers).status_code for _ in range(3)] == [200] * 3
+        assert calls == ["verify"]  # still answered from the cache
+        issuer.publish([generate_key("RS256", kid="replacement")])
+        clock.advance(601)  # the key is withdrawn: a cached token signed with it is refused at the refresh
+        response = httpx.get(url, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["code"] == "key_not_found"
