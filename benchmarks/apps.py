@@ -51,6 +51,24 @@ class PyJWTBackend(AuthenticationBackend):
         return AuthCredentials(str(claims.get("scope", "")).split()), SimpleUser(claims["sub"])
 
 
+def http_scope(token: str) -> dict[str, Any]:
+    """An ASGI `http` scope for `GET /` with `Authorization: Bearer <token>`, as a server would build it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
 def settings(jwks_uri: str, issuer: str, audience: str, **overrides: Any) -> Settings:
     return Settings(issuer=issuer, audience=audience, jwks_uri=jwks_uri, algorithms=["RS256"], **overrides)
 

@@ -95,7 +95,7 @@ def _asgi(variant: str) -> Runner:
     from jwtguard import JWTGuardMiddleware
     from jwtguard.testing import KeyServer
 
-    from .apps import PyJWTBackend
+    from .apps import PyJWTBackend, http_scope
 
     _, token, jwks = _material()
 
@@ -110,20 +110,7 @@ def _asgi(variant: str) -> Runner:
     elif variant != "bare":
         cache = 0 if variant == "cold" else 4096
         app.add_middleware(JWTGuardMiddleware, settings=_settings(jwks, token_cache_size=cache))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = http_scope(token)
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:

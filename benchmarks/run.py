@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwtguard import AuthError, Guard, Settings
 from jwtguard.testing import DevIssuer, SigningKey, generate_key
 
-from .apps import VARIANTS, build, build_wsgi
+from .apps import VARIANTS, build, build_wsgi, http_scope
 
 AUDIENCE = "https://api.bench.test"
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,21 +242,7 @@ def forged_tokens(issuer: DevIssuer, keys: dict[str, SigningKey], rounds: int) -
 
 
 def asgi_per_request(issuer: DevIssuer, token: str, rounds: int) -> tuple[Lines, dict[str, float]]:
-    headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
-    scope_template = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope_template = http_scope(token)
     loop = asyncio.new_event_loop()
     apps = {variant: build(variant, issuer.jwks_uri, issuer.issuer, AUDIENCE) for variant in VARIANTS}
 
