@@ -766,17 +766,14 @@ def _context(parsed: ParsedToken, token: str, claims: Mapping[str, Any] | None =
     (the sender's words, and the log says so); the claims are never parsed before the signature verifies."""
     if claims is None:
         return TokenContext(kid=parsed.kid, alg=parsed.alg, token=token)
+    iss, sub, jti = claims.get("iss"), claims.get("sub"), claims.get("jti")
     return TokenContext(
         None,
         parsed.kid,
         parsed.alg,
-        _str_or_none(claims.get("iss")),
-        _str_or_none(claims.get("sub")),
-        _str_or_none(claims.get("jti")),
+        iss if type(iss) is str else None,  # a claim check refuses other types; the log must not show them
+        sub if type(sub) is str else None,
+        jti if type(jti) is str else None,
         True,
         token=token,
     )
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
