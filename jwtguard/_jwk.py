@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -47,13 +47,20 @@ class VerificationKey:
     alg: str | None
     public_key: Any
     material: str = ""  # the JWK's public members, canonically serialised
+    #: Every algorithm this key may verify (RFC 7517 §4.4 `alg`, and the key's type and curve), computed once.
+    algorithms: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        usable = frozenset(
+            name
+            for name, (kty, curves) in SUPPORTED_ALGORITHMS.items()
+            if kty == self.kty and (curves is None or self.crv in curves) and (self.alg is None or self.alg == name)
+        )
+        object.__setattr__(self, "algorithms", usable)
 
     def fits(self, alg: str) -> bool:
         """True when `alg` may be used with this key (RFC 7517 §4.4 and the key's type and curve)."""
-        if self.alg is not None and self.alg != alg:
-            return False
-        kty, curves = SUPPORTED_ALGORITHMS[alg]
-        return kty == self.kty and (curves is None or self.crv in curves)
+        return alg in self.algorithms
 
 
 def load_key(jwk: Any) -> VerificationKey:

@@ -15,8 +15,6 @@ import re
 import threading
 from typing import Any, NamedTuple
 
-import cachetools
-
 from .errors import TokenMalformed, fingerprint
 
 __all__ = ["ParsedToken", "fingerprint", "header_cache_size", "issuer_candidates", "parse_claims", "parse_token"]
@@ -34,8 +32,12 @@ _CANONICAL_LAST = {
 _PADDING = {0: b"", 2: b"==", 3: b"="}
 # An issuer's tokens share one header segment: its parse (a pure function of those bytes, checks included)
 # is kept, bounded, and only for headers that passed. Shared read-only by every guard in the process.
-_HEADERS: cachetools.LRUCache[bytes, tuple[dict[str, Any], str, str | None]] = cachetools.LRUCache(maxsize=256)
+# A plain dict, not a cachetools cache: this is read on every new token, and an LRU read reorders (a write,
+# under a lock). Reads take no lock; writes do, and evict the oldest entry (an issuer has a handful of
+# headers, one per key and type: anything beyond 256 is churn, and the oldest is as good a victim as any).
+_HEADERS: dict[bytes, tuple[dict[str, Any], str, str | None]] = {}
 _HEADER_LOCK = threading.Lock()
+_MAX_HEADERS = 256
 _MAX_CACHED_HEADER = 512
 # Header parameters whose meaning jwtguard implements; anything listed in `crit` must be one of these,
 # and since none of them is an extension, every `crit` is refused (RFC 7515 §4.1.11).
@@ -146,12 +148,13 @@ def parse_token(token: str) -> ParsedToken:
     header_b64, payload_b64, signature_b64 = data.split(b".")
     if not header_b64 or not payload_b64:
         raise _diagnose(data)
-    with _HEADER_LOCK:
-        known = _HEADERS.get(header_b64)
+    known = _HEADERS.get(header_b64)
     if known is None:
         known = _parse_header(header_b64)
         if len(header_b64) <= _MAX_CACHED_HEADER:  # an issuer's header is small; a hostile one need not be
             with _HEADER_LOCK:
+                if len(_HEADERS) >= _MAX_HEADERS:
+                    del _HEADERS[next(iter(_HEADERS))]
                 _HEADERS[header_b64] = known
     header, alg, kid = known
     _check_canonical(payload_b64, "payload")

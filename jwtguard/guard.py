@@ -336,6 +336,13 @@ class Guard:
         """A cached token whose key is still the trusted one (final but for revocation), or what to look up."""
         candidate, entry = self._cache_entry(authorization)
         if entry is not None and candidate is not None:
+            key_set = entry.route.key_set
+            if (
+                key_set.snapshot is entry.snapshot
+                and key_set.clock() < entry.snapshot_fresh_until
+                and entry.valid_from <= self._clock() < entry.valid_until
+            ):
+                return entry  # the same keys, no refresh due, within its times: nothing else to check
             try:
                 key = entry.route.key_set.cached_key(entry.kid, entry.alg)
             except AuthError:

@@ -104,7 +104,7 @@ class _Snapshot:
 
 def _choose(candidates: tuple[VerificationKey, ...], alg: str) -> VerificationKey:
     for key in candidates:
-        if key.fits(alg):
+        if alg in key.algorithms:
             return key
     raise AlgorithmNotAllowed("alg does not fit the type or curve of the key named by kid")
 
@@ -289,7 +289,7 @@ class KeySet:
         """
         snapshot = self.snapshot  # the hot path: one atomic read, no lock
         if snapshot is not None and self._clock() < snapshot.refresh_at:
-            candidates = snapshot.find(kid)
+            candidates = snapshot.by_kid.get(kid, ()) if kid is not None else snapshot.find(kid)
             if candidates:
                 return _choose(candidates, alg)
         return None
