@@ -137,7 +137,7 @@ def _load_jwks(value: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     return document
 
 
-def _check_algorithms(algorithms: tuple[str, ...], where: str) -> None:
+def _check_algorithms(algorithms: Sequence[str], where: str) -> None:
     if not algorithms:
         raise ConfigurationError(f"{where} must list at least one algorithm, e.g. ['RS256']")
     for alg in algorithms:
@@ -201,7 +201,7 @@ class Issuer:
             set_(self, "audience", _as_tuple(self.audience, "issuers[].audience"))
         if self.algorithms is not None:
             set_(self, "algorithms", _as_tuple(self.algorithms, "issuers[].algorithms"))
-            _check_algorithms(self.algorithms, "issuers[].algorithms")  # type: ignore[arg-type]
+            _check_algorithms(self.algorithms, "issuers[].algorithms")
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         if not self.issuer:
@@ -216,11 +216,12 @@ class Issuer:
     @property
     def names(self) -> tuple[str, ...]:
         """The exact `iss` values this entry accepts."""
-        return self.issuer  # type: ignore[return-value]  # normalised in __post_init__
+        return _as_tuple(self.issuer, "issuers[].issuer")  # a tuple already, since __post_init__
 
     @property
     def static_jwks(self) -> Mapping[str, Any] | None:
-        return self.jwks  # type: ignore[return-value]  # normalised in __post_init__
+        """The static JWKS document, parsed, if this entry has one."""
+        return self.jwks if isinstance(self.jwks, Mapping) else None  # parsed in __post_init__
 
 
 #: How a key set is warmed when the app starts: not at all, best effort, or required to succeed.
@@ -328,12 +329,12 @@ class Settings:
     @property
     def audiences(self) -> tuple[str, ...]:
         """The accepted audiences (exact strings) at the top level."""
-        return self.audience  # type: ignore[return-value]  # normalised in __post_init__
+        return _as_tuple(self.audience, "audience")  # a tuple already, since __post_init__
 
     @property
     def static_jwks(self) -> Mapping[str, Any] | None:
         """The static JWKS document, parsed, if one was configured at the top level."""
-        return self.jwks  # type: ignore[return-value]  # normalised in __post_init__
+        return self.jwks if isinstance(self.jwks, Mapping) else None  # parsed in __post_init__
 
     @property
     def trusted_issuers(self) -> tuple[Issuer, ...]:
@@ -342,7 +343,7 @@ class Settings:
         With `issuers=[...]` these are its entries; otherwise one entry built from the top-level fields
         (whose `issuer` may be empty when `insecure_allow_any_issuer` is set).
         """
-        entries: tuple[Issuer, ...] = self.issuers  # type: ignore[assignment]  # normalised in __post_init__
+        entries = tuple(entry for entry in self.issuers if isinstance(entry, Issuer))  # all, since __post_init__
         if entries:
             return tuple(
                 dataclasses.replace(
@@ -375,7 +376,7 @@ class Settings:
         for name in sorted(_BOOL_FIELDS):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        issuer_names = self.issuer
+        issuer_names = _as_tuple(self.issuer, "issuer")
         if self.issuers:
             top_level = [name for name in ("issuer", "jwks_uri", "jwks") if getattr(self, name)] + (
                 ["discovery"] if self.discovery else []
@@ -398,7 +399,7 @@ class Settings:
                         f"issuer {shown!r}: audience is required (in the entry or at the top level)"
                     )
         else:
-            _check_key_source(self.jwks_uri, self.discovery, self.jwks, issuer_names, "")  # type: ignore[arg-type]
+            _check_key_source(self.jwks_uri, self.discovery, self.jwks, issuer_names, "")
             if not issuer_names and not self.insecure_allow_any_issuer:
                 raise ConfigurationError(
                     "issuer is required (the exact 'iss' of your identity provider); to accept tokens from any "
@@ -409,7 +410,7 @@ class Settings:
                     "audience is required (the 'aud' your identity provider puts in tokens for this API); to accept "
                     "tokens meant for any API, set insecure_allow_any_audience=True"
                 )
-        _check_algorithms(self.algorithms, "algorithms")  # type: ignore[arg-type]
+        _check_algorithms(self.algorithms, "algorithms")
 
         seconds = (
             "leeway",
