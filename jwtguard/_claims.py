@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ._jose import media_type, numeric_date
+from ._jose import LAST_NUMERIC_DATE, media_type, numeric_date
 from .errors import (
     AudienceInvalid,
     ClaimInvalid,
@@ -38,6 +38,7 @@ __all__ = ["ACCESS_TOKEN_TYPES", "CheckedClaims", "ClaimPolicy", "Step"]
 # With `token_types` unset these `typ` media types are the ones accepted as access tokens; any other "+jwt"
 # type names another kind of JWT (a DPoP proof, a security event, a logout token) and is refused.
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
+_MIN_INT = -(2**53)  # NumericDates below this are not exact as floats: the steps decide them
 
 
 class CheckedClaims(NamedTuple):
@@ -89,7 +90,50 @@ class ClaimPolicy:
         )
 
     def check(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> CheckedClaims:
-        """Every check in order; raises the first failure's `AuthError`."""
+        """Every check in order; raises the first failure's `AuthError`.
+
+        The common shape of a valid token (integer NumericDates, string `iss`/`aud`/`sub`/`jti`, no configured
+        claim rules) is accepted in one expression that only admits what every step admits; anything else,
+        including every token that fails, goes through the named steps, which decide and say why.
+        """
+        typ = header.get("typ", "JWT")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        iss, aud, sub, jti = claims.get("iss"), claims.get("aud"), claims.get("sub"), claims.get("jti")
+        leeway = self.leeway
+        if (
+            (typ == "JWT" and not self.token_types)
+            and type(exp) is int
+            and _MIN_INT < exp <= LAST_NUMERIC_DATE
+            and now < exp + leeway
+            and (
+                (nbf is None and "nbf" not in claims)
+                or (type(nbf) is int and _MIN_INT < nbf < exp and nbf <= now + leeway)
+            )
+            and (
+                (iat is None and "iat" not in claims)
+                or (type(iat) is int and _MIN_INT < iat < exp and iat <= now + leeway)
+            )
+            and (self.max_lifetime is None or (type(iat) is int and exp - iat <= self.max_lifetime))
+            and (iss is None or type(iss) is str)
+            and (not self.issuers or iss in self.issuers)
+            and (
+                (aud is None and not self.audiences)
+                or (type(aud) is str and (not self.audiences or aud in self.audiences))
+            )
+            and not self.required_claims
+            and not self.claim_values
+            and (type(sub) is str or (sub is None and "sub" not in claims))
+            and (type(jti) is str or (jti is None and "jti" not in claims))
+        ):
+            return CheckedClaims(
+                self.check_scope_claim(claims),
+                float(exp),
+                None if nbf is None else float(nbf),
+                None if iat is None else float(iat),
+            )
+        return self._check_step_by_step(header, claims, now)
+
+    def _check_step_by_step(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> CheckedClaims:
         if self.token_types or "typ" in header:
             self.check_type(header)
         exp, nbf, iat = self.read_times(claims)
