@@ -336,21 +336,14 @@ class Guard:
         """A cached token whose key is still the trusted one (final but for revocation), or what to look up."""
         candidate, entry = self._cache_entry(authorization)
         if entry is not None and candidate is not None:
-            key_set = entry.route.key_set
-            if (
-                key_set.snapshot is entry.snapshot
-                and key_set.clock() < entry.snapshot_fresh_until
-                and entry.valid_from <= self._clock() < entry.valid_until
-            ):
-                return entry  # the same keys, no refresh due, within its times: nothing else to check
-            try:
-                key = entry.route.key_set.cached_key(entry.kid, entry.alg)
-            except AuthError:
-                key = None  # the kid's key changed type: the lookup says how
-            if key is None:  # a refresh is due: look the key up, then compare
+            trusted = self._key_still_trusted(candidate, entry)
+            if trusted is None:  # a refresh is due: look the key up, then compare
                 return _Pending(candidate, None, entry.route, entry.kid, entry.alg, entry)
-            if self._still_valid(candidate, entry, key):
+            if trusted:
+                if not entry.valid_from <= self._clock() < entry.valid_until:
+                    self._recheck(candidate, entry)  # raises the time check's own error
                 return entry
+            self._cache_drop(candidate)  # its key changed: verify it afresh
         token, parsed, route = self._begin(authorization, candidate)
         return _Pending(token, parsed, route, parsed.kid, parsed.alg, None)
 
@@ -407,11 +400,8 @@ class Guard:
         if inspect.isawaitable(result):
             try:
                 return await result
-            except Exception:
-                logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
-                raise TokenRevoked(
-                    "revocation check failed; refused (fail closed)", context=principal.token_context
-                ) from None
+            except Exception:  # a broken store must not let tokens through, nor answer 500
+                raise _revocation_failed(principal) from None
         return result
 
     # -- the verified-token cache -----------------------------------------------------------------
@@ -439,6 +429,29 @@ class Guard:
         if self._token_cache is not None:
             self._token_cache.drop(token)
 
+    def _key_still_trusted(self, token: str, entry: _Verified) -> bool | None:
+        """Whether the key that verified a cached token is still the trusted key for its kid, without I/O.
+
+        True while the key set's snapshot is the one that held the key and needs no refresh, or when a
+        refreshed snapshot still holds the same key object (then the entry remembers the new snapshot).
+        False when the kid now names another key; None when a refresh is due (ask `get_key`/`aget_key`).
+        """
+        key_set = entry.route.key_set
+        if key_set.snapshot is entry.snapshot and key_set.clock() < entry.snapshot_fresh_until:
+            return True
+        try:
+            key = key_set.cached_key(entry.kid, entry.alg)
+        except AuthError:
+            return None  # the kid's key changed type: the lookup says how
+        if key is None:
+            return None
+        if key is not entry.key:
+            return False
+        snapshot = key_set.snapshot
+        if snapshot is not None and self._token_cache is not None:
+            self._token_cache.put(token, entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at))
+        return True
+
     def _still_valid(self, token: str, entry: _Verified, key: VerificationKey) -> bool:
         """True if the key that verified `entry` is still the key for its kid; raises when it expired."""
         if key is not entry.key:
@@ -463,10 +476,7 @@ class Guard:
         try:
             return hook(principal)
         except Exception:  # a broken store must not let tokens through, nor answer 500
-            logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
-            raise TokenRevoked(
-                "revocation check failed; refused (fail closed)", context=principal.token_context
-            ) from None
+            raise _revocation_failed(principal) from None
 
     @staticmethod
     def _check_revoked(result: object, context: TokenContext) -> None:
@@ -610,16 +620,11 @@ class Guard:
         if not entry.valid_from <= self._clock() < entry.valid_until:
             return None
         key_set = entry.route.key_set
-        if key_set.snapshot is not entry.snapshot or key_set.clock() >= entry.snapshot_fresh_until:
-            try:  # the keys were refreshed since, or a refresh is due: the full key lookup decides
-                if key_set.cached_key(entry.kid, entry.alg) is not entry.key:
-                    return None
-            except AuthError:
-                return None
-            snapshot = key_set.snapshot  # the key survived a refresh: remember the snapshot that has it now
-            if snapshot is not None and self._token_cache is not None:
-                refreshed = entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at)
-                self._token_cache.put(authorization[7:], refreshed)
+        # The common case inline (this is every repeated request); `_key_still_trusted` decides the rest.
+        if (
+            key_set.snapshot is not entry.snapshot or key_set.clock() >= entry.snapshot_fresh_until
+        ) and not self._key_still_trusted(authorization[7:], entry):
+            return None
         if self._observers_all or logger.isEnabledFor(logging.DEBUG):
             self._accept(entry, describe(source), cached=True)
         return entry.principal
@@ -746,6 +751,12 @@ class Guard:
     def render(self, error: AuthError) -> RenderedError:
         """Status, headers and body for `error`, per these settings."""
         return self._renderer.render(error)
+
+
+def _revocation_failed(principal: Principal) -> TokenRevoked:
+    """Log the revocation hook's exception (call it in the `except`) and the refusal to raise instead."""
+    logger.exception("jwtguard: revocation_hook failed; refusing the token (fail closed)")
+    return TokenRevoked("revocation check failed; refused (fail closed)", context=principal.token_context)
 
 
 def _parse(token: str) -> ParsedToken:
