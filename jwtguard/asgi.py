@@ -87,12 +87,12 @@ class JWTGuardMiddleware:
                 return
             if principal is None:
                 scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
+            else:
+                scope["auth"] = scope["user"] = principal
             if scope_type != "http":
-                if principal is not None:
-                    scope["auth"] = scope["user"] = principal
                 await self._websocket_app(scope, receive, send, request)
                 return
-        if principal is not None:
+        else:
             scope["auth"] = scope["user"] = principal
 
         refusals: list[AuthError] = []  # a plain list: it is made for every request
