@@ -38,6 +38,8 @@ __all__ = ["ACCESS_TOKEN_TYPES", "CheckedClaims", "ClaimPolicy", "Step"]
 # With `token_types` unset these `typ` media types are the ones accepted as access tokens; any other "+jwt"
 # type names another kind of JWT (a DPoP proof, a security event, a logout token) and is refused.
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
+_EMPTY = frozenset({""})
+_NONE: frozenset[str] = frozenset()
 _MIN_INT = -(2**53)  # NumericDates below this are not exact as floats: the steps decide them
 
 
@@ -125,11 +127,18 @@ class ClaimPolicy:
             and (type(sub) is str or (sub is None and "sub" not in claims))
             and (type(jti) is str or (jti is None and "jti" not in claims))
         ):
-            return CheckedClaims(
-                self.check_scope_claim(claims),
-                float(exp),
-                None if nbf is None else float(nbf),
-                None if iat is None else float(iat),
+            # The scope claim's common spellings inline (`check_scope_claim` decides the others), and the
+            # result built without the named tuple's Python-level constructor: this runs for every new token.
+            scope = claims.get("scope")
+            if type(scope) is str:
+                scopes = frozenset(scope.split(" ")) - _EMPTY
+            elif scope is None and "scope" not in claims and "scp" not in claims:
+                scopes = _NONE
+            else:
+                scopes = self.check_scope_claim(claims)
+            return tuple.__new__(
+                CheckedClaims,
+                (scopes, float(exp), None if nbf is None else float(nbf), None if iat is None else float(iat)),
             )
         return self._check_step_by_step(header, claims, now)
 

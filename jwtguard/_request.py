@@ -32,13 +32,20 @@ class RequestInfo(NamedTuple):
         path: str = scope.get("path", "")
         root_path: str = scope.get("root_path", "")
         query: bytes = scope.get("query_string", b"")
-        return cls(
-            scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
-            path,
-            str(client[0]) if client else None,
-            route_path(path, root_path) if root_path else path,
-            query.decode("latin-1") if query else "",
-            tuple(value.decode("latin-1") for name, value in scope["headers"] if name == b"authorization"),
+        authorization: list[str] = []
+        for name, value in scope["headers"]:  # a plain loop: a generator would be two more calls per request
+            if name == b"authorization":
+                authorization.append(value.decode("latin-1"))
+        return tuple.__new__(  # not `cls(...)`: the named tuple's constructor is a Python-level call
+            cls,
+            (
+                scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+                path,
+                str(client[0]) if client else None,
+                route_path(path, root_path) if root_path else path,
+                query.decode("latin-1") if query else "",
+                tuple(authorization),
+            ),
         )
 
     @classmethod

@@ -12,7 +12,9 @@ from __future__ import annotations
 import binascii
 import json
 import re
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .errors import TokenMalformed, fingerprint
@@ -21,8 +23,9 @@ __all__ = ["ParsedToken", "fingerprint", "header_cache_size", "issuer_candidates
 
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_JWS_ALPHABET = _ALPHABET + b"."
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# The same, and the standard alphabet's own "+", "/" and "=" turned into a byte no decoder accepts.
+_TO_STANDARD_STRICT = bytes.maketrans(b"-_+/=", b"+/!!!")
 # A segment of length 4k+2 ends in a character with 4 unused bits, 4k+3 in one with 2; in the canonical
 # encoding those bits are zero. Lenient decoders ignore them, so two spellings would decode alike.
 _CANONICAL_LAST = {
@@ -99,6 +102,9 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # Built once: json.loads with keyword arguments would build a new decoder for every call.
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+# (text, index) -> (value, end), the C scanner `decode` runs; raises StopIteration where no value starts.
+# (The decoder keeps it as `scan_once`, which typeshed does not declare.)
+_SCAN: Callable[[str, int], tuple[Any, int]] = vars(_DECODER)["scan_once"]
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -141,15 +147,19 @@ def parse_token(token: str) -> ParsedToken:
         data = token.encode("ascii")
     except UnicodeEncodeError:
         raise TokenMalformed("token contains non-ASCII characters") from None
-    # Three segments of the base64url alphabet, without padding: a C-level delete of every allowed byte
-    # leaves nothing, and two dots split it.
-    if data.translate(None, _JWS_ALPHABET) or data.count(b".") != 2:
+    # Three non-empty-headed segments of the base64url alphabet, without padding. The dots are found in C;
+    # the payload's alphabet is checked by a C-level delete of every allowed byte (which also finds any
+    # further dot), a new header's by `_parse_header`, and the signature's by its strict decode below.
+    first, last = data.find(b"."), data.rfind(b".")
+    if first <= 0 or last - first <= 1:
         raise _diagnose(data)
-    header_b64, payload_b64, signature_b64 = data.split(b".")
-    if not header_b64 or not payload_b64:
+    header_b64, payload_b64, signature_b64 = data[:first], data[first + 1 : last], data[last + 1 :]
+    if payload_b64.translate(None, _ALPHABET):
         raise _diagnose(data)
     known = _HEADERS.get(header_b64)
     if known is None:
+        if header_b64.translate(None, _ALPHABET):
+            raise _diagnose(data)
         known = _parse_header(header_b64)
         if len(header_b64) <= _MAX_CACHED_HEADER:  # an issuer's header is small; a hostile one need not be
             with _HEADER_LOCK:
@@ -157,15 +167,28 @@ def parse_token(token: str) -> ParsedToken:
                     del _HEADERS[next(iter(_HEADERS))]
                 _HEADERS[header_b64] = known
     header, alg, kid = known
-    _check_canonical(payload_b64, "payload")
-    signature = _b64decode(signature_b64, "signature")
-    return ParsedToken(
-        header=header,
-        payload_b64=payload_b64,
-        signing_input=data[: len(header_b64) + 1 + len(payload_b64)],
-        signature=signature,
-        alg=alg,
-        kid=kid,
+    # The canonical-form checks of `_check_canonical`, inline for the payload and the signature: this runs
+    # for every new token, and a call costs more than the check.
+    remainder = len(payload_b64) % 4
+    if remainder and (remainder == 1 or payload_b64[-1] not in _CANONICAL_LAST[remainder]):
+        _check_canonical(payload_b64, "payload")  # raises, and says which
+    remainder = len(signature_b64) % 4
+    if remainder and (remainder == 1 or signature_b64[-1] not in _CANONICAL_LAST[remainder]):
+        _check_canonical(signature_b64, "signature")
+    if sys.version_info >= (3, 11):
+        try:  # strict: a byte outside the alphabet (after the table, "+", "/" and "=" are among them) refuses
+            signature = binascii.a2b_base64(
+                signature_b64.translate(_TO_STANDARD_STRICT) + _PADDING[remainder], strict_mode=True
+            )
+        except binascii.Error:
+            raise _diagnose(data) from None
+    else:  # pragma: no cover  # Python 3.10 has no strict mode: check the alphabet first, as for the payload
+        if signature_b64.translate(None, _ALPHABET):
+            raise _diagnose(data)
+        signature = binascii.a2b_base64(signature_b64.translate(_TO_STANDARD) + _PADDING[remainder])
+    return tuple.__new__(  # not `ParsedToken(...)`: its Python-level constructor is a call every token pays
+        ParsedToken,
+        (header, payload_b64, data[:last], signature, alg, kid),
     )
 
 
@@ -175,7 +198,17 @@ def parse_claims(parsed: ParsedToken) -> dict[str, Any]:
     Call it only after the signature verified (or to show an unverified token to a person).
     """
     payload = parsed.payload_b64  # checked canonical by parse_token: decode it as it is
-    return _json_object(binascii.a2b_base64(payload.translate(_TO_STANDARD) + _PADDING[len(payload) % 4]), "payload")
+    raw = binascii.a2b_base64(payload.translate(_TO_STANDARD) + _PADDING[len(payload) % 4])
+    # An issuer's claim set is one object with nothing around it: scanned straight by the decoder's C
+    # scanner (duplicate members still refused by its hook). Anything else takes `_json_object`'s way.
+    if raw[:1] == b"{" and raw[-1:] == b"}":
+        try:
+            value, end = _SCAN(raw.decode("utf-8"), 0)
+        except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):
+            raise TokenMalformed("payload is not a UTF-8 JSON document") from None
+        if end == len(raw) and type(value) is dict:  # the text is ASCII when its length is the bytes'
+            return value
+    return _json_object(raw, "payload")
 
 
 def issuer_candidates(parsed: ParsedToken) -> list[object] | None:

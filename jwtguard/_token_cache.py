@@ -6,13 +6,17 @@ import threading
 from collections.abc import Mapping
 from typing import Generic, TypeVar
 
-__all__ = ["Slot", "TokenCache", "entry_size"]
+__all__ = ["KEY_CHARS", "Slot", "TokenCache", "entry_size"]
 
 _V = TypeVar("_V")
 
 # What one entry holds besides the token text: the parsed claims, the principal, the cache's own slot.
 # Measured with tracemalloc on typical access tokens: about 1.75 bytes per token byte plus 1.4 KiB.
 _ENTRY_OVERHEAD = 1536
+#: The cache is keyed by a token's last characters: 43 of them carry 256 bits of its signature, which no
+#: two tokens share by chance. Hashing them costs a fraction of hashing a whole token (hundreds of bytes),
+#: and a hit still compares the whole token (`Slot.token`), so a key is never mistaken for a token.
+KEY_CHARS = 43
 
 
 def entry_size(token: str) -> int:
@@ -21,20 +25,23 @@ def entry_size(token: str) -> int:
 
 
 class Slot(Generic[_V]):
-    """One entry: the value, its estimated size, and whether it was read since eviction last looked at it."""
+    """One entry: the token, its value, its estimated size, and whether it was read since eviction last
+    looked at it."""
 
-    __slots__ = ("referenced", "size", "value")
+    __slots__ = ("referenced", "size", "token", "value")
 
-    def __init__(self, value: _V, size: int) -> None:
+    def __init__(self, token: str, value: _V, size: int) -> None:
+        self.token = token
         self.value = value
         self.size = size
         self.referenced = False
 
 
 class TokenCache(Generic[_V]):
-    """Entries keyed by the token itself, at most `max_entries` and about `max_bytes`.
+    """Entries for verified tokens, at most `max_entries` and about `max_bytes`.
 
-    Keyed by the token, never by the header it came in, so one token is one entry however it is spelled;
+    Keyed by the token's last `KEY_CHARS` characters and checked against the whole token, never by the
+    header it came in, so one token is one entry however it is spelled;
     bounded in bytes as well as entries, so a client with large tokens cannot hold hundreds of MiB.
 
     A plain dict rather than a cachetools cache, because this is the hit path of every repeated request
@@ -48,15 +55,16 @@ class TokenCache(Generic[_V]):
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._slots: dict[str, Slot[_V]] = {}
-        #: The slots by token, for the guard's hot path to read without a method call: a reader sets
-        #: `referenced` on the slot it uses. Only `put`, `drop` and eviction change the mapping.
+        #: The slots by `token[-KEY_CHARS:]`, for the guard's hot path to read without a method call: a
+        #: reader compares `Slot.token` with its token and sets `referenced` on the slot it uses. Only
+        #: `put`, `drop` and eviction change the mapping.
         self.entries: Mapping[str, Slot[_V]] = self._slots
         self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, token: str) -> _V | None:
-        slot = self._slots.get(token)  # atomic under the GIL; a slot is never changed but `referenced`
-        if slot is None:
+        slot = self._slots.get(token[-KEY_CHARS:])  # atomic under the GIL; a slot changes only `referenced`
+        if slot is None or slot.token != token:
             return None
         slot.referenced = True
         return slot.value
@@ -65,20 +73,23 @@ class TokenCache(Generic[_V]):
         size = entry_size(token)
         if size > self.max_bytes:
             return  # larger than the whole cache: not kept
+        key = token[-KEY_CHARS:]
         with self._lock:
             slots = self._slots
-            old = slots.pop(token, None)
+            old = slots.pop(key, None)  # this token's entry, or (never by chance) another's with its key
             if old is not None:
                 self._bytes -= old.size
             while slots and (len(slots) >= self.max_entries or self._bytes + size > self.max_bytes):
                 self._evict_one()
-            slots[token] = Slot(value, size)
+            slots[key] = Slot(token, value, size)
             self._bytes += size
 
     def drop(self, token: str) -> None:
+        key = token[-KEY_CHARS:]
         with self._lock:
-            slot = self._slots.pop(token, None)
-            if slot is not None:
+            slot = self._slots.get(key)
+            if slot is not None and slot.token == token:
+                del self._slots[key]
                 self._bytes -= slot.size
 
     def _evict_one(self) -> None:

@@ -22,7 +22,7 @@ from ._jose import verify_signature
 from ._logging import LOG_RECORDS
 from ._request import RequestInfo
 from ._token import ParsedToken, header_cache_size, issuer_candidates, parse_claims, parse_token
-from ._token_cache import TokenCache
+from ._token_cache import KEY_CHARS, TokenCache
 from .bearer import AUTHORIZATION_HEADER, TokenSource, extract_bearer_token, query_has_access_token
 from .errors import (
     AlgorithmNotAllowed,
@@ -57,7 +57,6 @@ class _Verified(NamedTuple):
     """A token that passed every check but the per-request ones (time, revocation, scopes)."""
 
     principal: Principal
-    context: TokenContext
     route: _Route
     key: VerificationKey
     kid: str | None
@@ -121,10 +120,6 @@ class _Fresh(NamedTuple):
 
 def _principal(step: _Verified | _Fresh) -> Principal:
     return step.principal if isinstance(step, _Verified) else step.verified.principal
-
-
-def _context_of(step: _Verified | _Fresh) -> TokenContext:
-    return step.context if isinstance(step, _Verified) else step.verified.context
 
 
 def key_set_for(
@@ -222,6 +217,7 @@ class Guard:
         )
         self._revocation_hook = settings.revocation_hook
         self._sources: tuple[TokenSource, ...] = (AUTHORIZATION_HEADER,)
+        self._header_only = self._sources == (AUTHORIZATION_HEADER,)
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
@@ -304,48 +300,62 @@ class Guard:
     # differ only in how they wait.
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
-        step: _Verified | _Fresh | _Pending = self._begin_token(authorization)
-        while isinstance(step, _Pending):
+        step = self._with_cached_key(self._begin_token(authorization), authorization)
+        while isinstance(step, _Pending):  # a key to fetch: wait for it on this thread
             try:
                 key = step.route.key_set.get_key(step.kid, step.alg)
             except AuthError as exc:
                 raise self._key_failed(step, exc) from None
             step = self._complete(step, key, authorization)
         if self._revocation_hook is not None:
-            self._check_revoked(self._revocation_sync(_principal(step)), _context_of(step))
+            principal = _principal(step)
+            self._check_revoked(self._revocation_sync(principal), principal.token_context)
         return self._settle(step)
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
-        return await self._continue_async(self._begin_token(authorization), authorization)
+        return await self._continue_async(
+            self._with_cached_key(self._begin_token(authorization), authorization), authorization
+        )
 
     async def _continue_async(
         self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
     ) -> tuple[_Verified, bool]:
-        while isinstance(step, _Pending):
-            key_set = step.route.key_set
+        while isinstance(step, _Pending):  # a key to fetch: wait for it without blocking the loop
             try:
-                key = key_set.cached_key(step.kid, step.alg) or await key_set.aget_key(step.kid, step.alg)
+                key = await step.route.key_set.aget_key(step.kid, step.alg)
             except AuthError as exc:
                 raise self._key_failed(step, exc) from None
             step = self._complete(step, key, authorization)
         if self._revocation_hook is not None:
-            self._check_revoked(await self._revocation_async(_principal(step)), _context_of(step))
+            principal = _principal(step)
+            self._check_revoked(await self._revocation_async(principal), principal.token_context)
         return self._settle(step)
 
     def _begin_token(self, authorization: str | Sequence[str] | None) -> _Verified | _Pending:
-        """A cached token whose key is still the trusted one (final but for revocation), or what to look up."""
-        candidate, entry = self._cache_entry(authorization)
+        """A cached token whose key is still the trusted one (final but for revocation), or what to look up.
+
+        The cache is probed with the token of a header spelled the common way ("Bearer <token>", once),
+        unchecked: only verified tokens are in the cache, so a hit is one, and a miss goes through `_begin`,
+        which checks it.
+        """
+        if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
+            authorization = authorization[0]
+        candidate = authorization[7:] if type(authorization) is str and authorization[:7] in _COMMON_PREFIXES else None
+        cache = self._token_cache
+        entry = cache.get(candidate) if cache is not None and candidate is not None else None
         if entry is not None and candidate is not None:
             trusted = self._key_still_trusted(candidate, entry)
             if trusted is None:  # a refresh is due: look the key up, then compare
-                return _Pending(candidate, None, entry.route, entry.kid, entry.alg, entry)
+                return tuple.__new__(_Pending, (candidate, None, entry.route, entry.kid, entry.alg, entry))
             if trusted:
                 if not entry.valid_from <= self._clock() < entry.valid_until:
                     self._recheck(candidate, entry)  # raises the time check's own error
                 return entry
             self._cache_drop(candidate)  # its key changed: verify it afresh
         token, parsed, route = self._begin(authorization, candidate)
-        return _Pending(token, parsed, route, parsed.kid, parsed.alg, None)
+        # Named tuples built by `tuple.__new__` here and below: their Python-level constructor is a call
+        # that every new token would pay for.
+        return tuple.__new__(_Pending, (token, parsed, route, parsed.kid, parsed.alg, None))
 
     def _complete(
         self, step: _Pending, key: VerificationKey, authorization: str | Sequence[str] | None
@@ -355,16 +365,71 @@ class Guard:
         if entry is not None:
             if self._still_valid(step.token, entry, key):
                 return entry
-            token, parsed, route = self._begin(authorization, None)  # its key changed: verify it afresh
-            return _Pending(token, parsed, route, parsed.kid, parsed.alg, None)
-        if step.parsed is None:  # pragma: no cover  # a pending step has a parsed token or a cache entry
+            again, parsed_again, route_again = self._begin(authorization, None)  # its key changed: verify afresh
+            return tuple.__new__(_Pending, (again, parsed_again, route_again, parsed_again.kid, parsed_again.alg, None))
+        parsed, token, route = step.parsed, step.token, step.route
+        if parsed is None:  # pragma: no cover  # a pending step has a parsed token or a cache entry
             raise TokenMissing("no token")
-        return _Fresh(step.token, self._verify(step.parsed, step.token, key, step.route))
+        if not verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature):
+            raise SignatureInvalid(
+                "signature does not verify with the key named by kid",
+                context=_context(parsed, token),
+            )
+        try:
+            claims = parse_claims(parsed)  # only now: the signature verified
+        except AuthError as exc:
+            exc.context = _context(parsed, token)
+            raise
+        try:
+            scopes, exp, nbf, iat = route.policy.check(parsed.header, claims, self._clock())
+        except AuthError as exc:
+            exc.context = _context(parsed, token, claims)
+            raise
+        leeway = route.policy.leeway
+        start = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf)
+        kid = parsed.kid
+        snapshot = route.key_set.snapshot
+        if snapshot is not None and key not in (
+            snapshot.by_kid.get(kid, ()) if kid is not None else snapshot.find(kid)
+        ):
+            snapshot = None  # replaced meanwhile: check it on hits
+        verified = tuple.__new__(
+            _Verified,
+            (
+                Principal._verified(claims, scopes, kid, parsed.alg, token),
+                route,
+                key,
+                kid,
+                parsed.alg,
+                exp,
+                nbf,
+                iat,
+                start - leeway,
+                exp + leeway,
+                snapshot,
+                snapshot.refresh_at if snapshot is not None else -math.inf,
+            ),
+        )
+        return tuple.__new__(_Fresh, (token, verified))
+
+    def _with_cached_key(
+        self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
+    ) -> _Verified | _Fresh | _Pending:
+        """`step` taken as far as the key set's cache allows, without I/O: pending only if a key must be fetched."""
+        while isinstance(step, _Pending):
+            try:
+                key = step.route.key_set.cached_key(step.kid, step.alg)
+            except AuthError as exc:
+                raise self._key_failed(step, exc) from None
+            if key is None:
+                break
+            step = self._complete(step, key, authorization)
+        return step
 
     def _key_failed(self, step: _Pending, error: AuthError) -> AuthError:
         if step.cached is not None:
             self._cache_drop(step.token)
-            error.context = step.cached.context
+            error.context = step.cached.principal.token_context
         elif step.parsed is not None:
             error.context = _context(step.parsed, step.token)
         return error
@@ -377,7 +442,8 @@ class Guard:
         verified = step.verified
         for requirement in self._requirements:
             requirement.check(verified.principal)
-        self._cache_put(step.token, verified)
+        if self._token_cache is not None:
+            self._token_cache.put(step.token, verified)
         return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
@@ -405,25 +471,6 @@ class Guard:
         return result
 
     # -- the verified-token cache -----------------------------------------------------------------
-
-    def _cache_entry(self, authorization: str | Sequence[str] | None) -> tuple[str | None, _Verified | None]:
-        """The token of a header spelled the common way ("Bearer <token>", once), and its cache entry.
-
-        The token is not checked here: only verified tokens are in the cache, so a hit is one, and a miss
-        goes through `_begin`, which checks it.
-        """
-        if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
-            authorization = authorization[0]
-        if type(authorization) is not str or authorization[:7] not in _COMMON_PREFIXES:
-            return None, None
-        candidate = authorization[7:]
-        if self._token_cache is None:
-            return candidate, None
-        return candidate, self._token_cache.get(candidate)
-
-    def _cache_put(self, token: str, verified: _Verified) -> None:
-        if self._token_cache is not None:
-            self._token_cache.put(token, verified)
 
     def _cache_drop(self, token: str) -> None:
         if self._token_cache is not None:
@@ -466,7 +513,7 @@ class Guard:
             hit.route.policy.check_time_window(hit.exp, hit.nbf, hit.iat, self._clock())
         except AuthError as error:
             self._cache_drop(token)
-            error.context = hit.context
+            error.context = hit.principal.token_context
             raise
 
     def _call_revocation_hook(self, principal: Principal) -> object:
@@ -505,7 +552,7 @@ class Guard:
             token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
             parsed = _parse(token)
         try:
-            route = self._route(parsed)
+            route = self._routes[0] if self._by_issuer is None else self._route(parsed)
             if parsed.alg not in route.algorithms:
                 raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
         except AuthError as exc:
@@ -514,7 +561,7 @@ class Guard:
         return token, parsed, route
 
     def _route(self, parsed: ParsedToken) -> _Route:
-        if self._by_issuer is None:
+        if self._by_issuer is None:  # pragma: no cover  # `_begin` takes the single route itself
             return self._routes[0]
         # With several issuers, the issuer whose fresh key set alone holds the token's kid is the one whose
         # key must verify it: no need to read the payload. Only the signature of that issuer's key, and then
@@ -538,44 +585,6 @@ class Guard:
         if not any(isinstance(value, str) for value in candidates):
             raise ClaimInvalid("'iss' is not a string", claim="iss")
         raise IssuerInvalid("iss is not a configured issuer")
-
-    def _verify(self, parsed: ParsedToken, token: str, key: VerificationKey, route: _Route) -> _Verified:
-        if not verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature):
-            raise SignatureInvalid(
-                "signature does not verify with the key named by kid",
-                context=_context(parsed, token),
-            )
-        try:
-            claims = parse_claims(parsed)  # only now: the signature verified
-        except AuthError as exc:
-            exc.context = _context(parsed, token)
-            raise
-        context = _context(parsed, token, claims)
-        try:
-            scopes, exp, nbf, iat = route.policy.check(parsed.header, claims, self._clock())
-        except AuthError as exc:
-            exc.context = context
-            raise
-        leeway = route.policy.leeway
-        start = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf)
-        snapshot = route.key_set.snapshot
-        if snapshot is None or key not in snapshot.find(parsed.kid):  # replaced meanwhile: check it on hits
-            snapshot = None
-        return _Verified(
-            Principal._verified(claims, scopes, context),
-            context,
-            route,
-            key,
-            parsed.kid,
-            parsed.alg,
-            exp,
-            nbf,
-            iat,
-            start - leeway,
-            exp + leeway,
-            snapshot,
-            snapshot.refresh_at if snapshot is not None else -math.inf,
-        )
 
     # -- request policy, used by the adapters ------------------------------------------------------
 
@@ -606,14 +615,21 @@ class Guard:
         builds the request record, and only if an observer wants it (the log at DEBUG, or `observers`).
         """
         entries = self._fast_entries
-        if entries is None or authorization[:7] not in _COMMON_PREFIXES:
+        if entries is None:
             return None
         if query_string:  # rare on API calls; "access_token" in it is refused by check_request
             query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
             if query_has_access_token(query):
                 return None
-        slot = entries.get(authorization[7:])
+        slot = entries.get(authorization[-KEY_CHARS:])  # the cache's key, see `TokenCache`
         if slot is None:
+            return None
+        token = slot.token  # a hit only when the header is exactly "Bearer " (or "bearer ") and this token
+        if (
+            len(authorization) != len(token) + 7
+            or not authorization.endswith(token)
+            or authorization[:7] not in _COMMON_PREFIXES
+        ):
             return None
         slot.referenced = True
         entry = slot.value
@@ -623,9 +639,9 @@ class Guard:
         # The common case inline (this is every repeated request); `_key_still_trusted` decides the rest.
         if (
             key_set.snapshot is not entry.snapshot or key_set.clock() >= entry.snapshot_fresh_until
-        ) and not self._key_still_trusted(authorization[7:], entry):
+        ) and not self._key_still_trusted(token, entry):
             return None
-        if self._observers_all or logger.isEnabledFor(logging.DEBUG):
+        if self._observers_all or logger.isEnabledFor(logging.DEBUG):  # else the record would go unused
             self._accept(entry, describe(source), cached=True)
         return entry.principal
 
@@ -641,7 +657,7 @@ class Guard:
         in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
         """
         try:
-            if self._passes_unchecked(request):
+            if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
             credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
             verified, cached = self._authenticate_sync(credentials)
@@ -655,14 +671,14 @@ class Guard:
     ) -> Principal | None:
         """Like `check_request`, for the event loop; a cached token is decided without awaiting anything."""
         try:
-            if self._passes_unchecked(request):
+            if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
             credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
-            step = self._begin_token(credentials)
-            if type(step) is _Verified and self._revocation_hook is None:
-                verified, cached = step, True
-            else:
+            step = self._with_cached_key(self._begin_token(credentials), credentials)
+            if isinstance(step, _Pending) or self._revocation_hook is not None:
                 verified, cached = await self._continue_async(step, credentials)
+            else:
+                verified, cached = self._settle(step)
         except AuthError as exc:
             self._refuse(exc, request)
             return None
@@ -670,6 +686,8 @@ class Guard:
 
     def _credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
         """The first credentials a token source finds in `request`, in the order of the sources."""
+        if self._header_only:  # the default source, `AUTHORIZATION_HEADER`, reads `request.authorization`
+            return request.authorization
         for source in self._sources:
             found = source.credentials(request)
             if found:
@@ -687,9 +705,11 @@ class Guard:
     # -- the exits: every decision leaves through one of these ------------------------------------
 
     def _accept(self, verified: _Verified, request: RequestInfo, *, cached: bool) -> Principal:
-        for observer in self._observers:
-            observer.accepted(verified.principal, verified.context, request, cached=cached)
-        return verified.principal
+        principal = verified.principal
+        if self._observers_all or logger.isEnabledFor(logging.DEBUG):  # the log records acceptances at DEBUG
+            for observer in self._observers:
+                observer.accepted(principal, principal.token_context, request, cached=cached)
+        return principal
 
     def _refuse(self, error: AuthError, request: RequestInfo) -> None:
         """Returns when the request may pass anonymously (`allow_anonymous`, no credentials); else raises."""

@@ -290,6 +290,8 @@ class KeySet:
         snapshot = self.snapshot  # the hot path: one atomic read, no lock
         if snapshot is not None and self._clock() < snapshot.refresh_at:
             candidates = snapshot.by_kid.get(kid, ()) if kid is not None else snapshot.find(kid)
+            if len(candidates) == 1 and alg in candidates[0].algorithms:  # `_choose`'s common case, inline
+                return candidates[0]
             if candidates:
                 return _choose(candidates, alg)
         return None

@@ -45,11 +45,10 @@ class Principal:
     `request.auth.scopes` and `@requires(...)` work with it unchanged.
     """
 
-    __slots__ = ("claims", "scopes", "token_context")
+    __slots__ = ("_context", "_context_of", "claims", "scopes")
 
     claims: Mapping[str, Any]
     scopes: frozenset[str]
-    token_context: TokenContext
 
     def __init__(
         self,
@@ -58,20 +57,44 @@ class Principal:
         token_context: TokenContext | None = None,
     ) -> None:
         self.claims = MappingProxyType(dict(claims))
-        # What logs may say about this token (fingerprint, kid, alg), never the token itself.
-        self.token_context = token_context or TokenContext(verified=True)
+        self._context: TokenContext | None = token_context or TokenContext(verified=True)
+        self._context_of: tuple[str | None, str, str] | None = None
         if scopes is None:
             scopes = scopes_from_claims(self.claims) or frozenset()
         self.scopes = scopes
 
     @classmethod
-    def _verified(cls, claims: dict[str, Any], scopes: frozenset[str], token_context: TokenContext) -> Principal:
-        # For the guard: `claims` is a dict it parsed itself and hands over, so no defensive copy.
+    def _verified(
+        cls, claims: dict[str, Any], scopes: frozenset[str], kid: str | None, alg: str, token: str
+    ) -> Principal:
+        # For the guard: `claims` is a dict it parsed itself and hands over, so no defensive copy. The token
+        # context is built when first read (a log record or a refusal needs it; most accepted requests don't).
         principal = cls.__new__(cls)
         principal.claims = MappingProxyType(claims)
         principal.scopes = scopes
-        principal.token_context = token_context
+        principal._context = None
+        principal._context_of = (kid, alg, token)
         return principal
+
+    @property
+    def token_context(self) -> TokenContext:
+        """What logs may say about this token (fingerprint, kid, alg, iss, sub, jti), never the token itself."""
+        context = self._context
+        if context is None:
+            kid, alg, token = self._context_of or (None, "", "")
+            iss, sub, jti = self.claims.get("iss"), self.claims.get("sub"), self.claims.get("jti")
+            context = self._context = TokenContext(
+                None,
+                kid,
+                alg,
+                iss if type(iss) is str else None,  # a claim check refuses other types; the log must not show them
+                sub if type(sub) is str else None,
+                jti if type(jti) is str else None,
+                True,
+                token=token,
+            )
+            self._context_of = None
+        return context
 
     def _str_claim(self, name: str) -> str | None:
         value = self.claims.get(name)

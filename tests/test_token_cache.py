@@ -235,3 +235,19 @@ def test_cache_hits_in_the_middleware_follow_key_changes(issuer: DevIssuer, cloc
         response = httpx.get(url, headers=headers)
         assert response.status_code == 401
         assert response.json()["code"] == "key_not_found"
+
+
+def test_a_token_sharing_a_cached_tokens_signature_is_not_served_from_the_cache(issuer: DevIssuer) -> None:
+    # The cache finds entries by a token's last characters (its signature's) and then compares the whole
+    # token: another payload under the same signature is a forgery, whatever the cache holds.
+    guard, calls = watched(issuer.settings())
+    token = issuer.token(sub="alice")
+    header, _, signature = token.split(".")
+    forged = ".".join((header, issuer.token(sub="mallory").split(".")[1], signature))
+    assert outcome(guard, token) == "ok"
+    assert outcome(guard, forged) == "signature_invalid"
+    for authorization in (f"Bearer {forged}", f"bearer {forged}", f"Bearer  {token}", f"Basic {token}"):
+        assert guard.accept_cached(authorization, None, lambda request: request, RequestInfo("GET", "/", None)) is None
+    assert outcome(guard, token) == "ok"
+    assert calls == ["verify"]
+    assert guard.cache_stats.entries == 1
