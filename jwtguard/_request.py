@@ -41,7 +41,7 @@ class RequestInfo(NamedTuple):
             (
                 scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
                 path,
-                str(client[0]) if client else None,
+                (client[0] if type(client[0]) is str else str(client[0])) if client else None,
                 route_path(path, root_path) if root_path else path,
                 query.decode("latin-1") if query else "",
                 tuple(authorization),

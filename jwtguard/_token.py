@@ -201,7 +201,7 @@ def parse_claims(parsed: ParsedToken) -> dict[str, Any]:
     raw = binascii.a2b_base64(payload.translate(_TO_STANDARD) + _PADDING[len(payload) % 4])
     # An issuer's claim set is one object with nothing around it: scanned straight by the decoder's C
     # scanner (duplicate members still refused by its hook). Anything else takes `_json_object`'s way.
-    if raw[:1] == b"{" and raw[-1:] == b"}":
+    if raw[0] == 0x7B and raw[-1] == 0x7D:  # "{" and "}"; a canonical payload decodes to at least one byte
         try:
             value, end = _SCAN(raw.decode("utf-8"), 0)
         except (UnicodeDecodeError, ValueError, RecursionError, StopIteration):

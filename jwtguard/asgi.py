@@ -99,8 +99,12 @@ class JWTGuardMiddleware:
         scope[_REFUSALS_KEY] = refusals
         held: list[Message] = []  # a 5xx response that started after a recorded refusal
 
-        def send_or_hold(message: Message) -> Awaitable[None]:
-            # A plain function returning the server's own awaitable: no extra coroutine per message.
+        # A plain function returning the server's own awaitable: no extra coroutine per message. What it
+        # needs comes in as defaults rather than from the enclosing scope, which would turn `send` and the
+        # lists into cells for the whole of `__call__`.
+        def send_or_hold(
+            message: Message, refusals: list[AuthError] = refusals, held: list[Message] = held, send: Send = send
+        ) -> Awaitable[None]:
             if not refusals:  # every ordinary request
                 return send(message)
             if held or (message["type"] == "http.response.start" and message["status"] >= 500):

@@ -47,6 +47,7 @@ from .settings import Issuer, Settings, redact_url
 __all__ = ["CacheStats", "Candidate", "Guard", "guard_from", "key_set_for"]
 
 logger = logging.getLogger("jwtguard")
+_DEBUG = logging.DEBUG
 
 _DOT_SEGMENT = ("/./", "/../", "//")
 _COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
@@ -217,6 +218,7 @@ class Guard:
         )
         self._revocation_hook = settings.revocation_hook
         self._sources: tuple[TokenSource, ...] = (AUTHORIZATION_HEADER,)
+        # The default source, `AUTHORIZATION_HEADER`, reads `request.authorization`: read it without a call.
         self._header_only = self._sources == (AUTHORIZATION_HEADER,)
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
@@ -282,7 +284,7 @@ class Guard:
     def prepare(self, authorization: str | Sequence[str] | None) -> Candidate:
         """The token in `authorization`, parsed and routed to its issuer with its `alg` allowed; no I/O, and
         nothing read from the claims. Raises the `AuthError` that `authenticate` would raise at that point."""
-        token, parsed, route = self._begin(authorization, None)
+        token, parsed, route, _, _ = self._begin(authorization, None)
         return Candidate(token, parsed, route.key_set, route.policy)
 
     # -- token validation ---------------------------------------------------------------------------
@@ -300,7 +302,7 @@ class Guard:
     # differ only in how they wait.
 
     def _authenticate_sync(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
-        step = self._with_cached_key(self._begin_token(authorization), authorization)
+        step = self._begin_token(authorization)
         while isinstance(step, _Pending):  # a key to fetch: wait for it on this thread
             try:
                 key = step.route.key_set.get_key(step.kid, step.alg)
@@ -313,9 +315,7 @@ class Guard:
         return self._settle(step)
 
     async def _authenticate_async(self, authorization: str | Sequence[str] | None) -> tuple[_Verified, bool]:
-        return await self._continue_async(
-            self._with_cached_key(self._begin_token(authorization), authorization), authorization
-        )
+        return await self._continue_async(self._begin_token(authorization), authorization)
 
     async def _continue_async(
         self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
@@ -331,8 +331,9 @@ class Guard:
             self._check_revoked(await self._revocation_async(principal), principal.token_context)
         return self._settle(step)
 
-    def _begin_token(self, authorization: str | Sequence[str] | None) -> _Verified | _Pending:
-        """A cached token whose key is still the trusted one (final but for revocation), or what to look up.
+    def _begin_token(self, authorization: str | Sequence[str] | None) -> _Verified | _Fresh | _Pending:
+        """Everything that needs no I/O: a cached token whose key is still the trusted one (final but for
+        revocation), a token verified with a key the key set had, or what to look up.
 
         The cache is probed with the token of a header spelled the common way ("Bearer <token>", once),
         unchecked: only verified tokens are in the cache, so a hit is one, and a miss goes through `_begin`,
@@ -352,25 +353,30 @@ class Guard:
                     self._recheck(candidate, entry)  # raises the time check's own error
                 return entry
             self._cache_drop(candidate)  # its key changed: verify it afresh
-        token, parsed, route = self._begin(authorization, candidate)
+        token, parsed, route, kid, alg = self._begin(authorization, candidate)
         # Named tuples built by `tuple.__new__` here and below: their Python-level constructor is a call
         # that every new token would pay for.
-        return tuple.__new__(_Pending, (token, parsed, route, parsed.kid, parsed.alg, None))
+        step = tuple.__new__(_Pending, (token, parsed, route, kid, alg, None))
+        try:
+            key = route.key_set.cached_key(kid, alg)  # usually there: then no I/O at all
+        except AuthError as exc:
+            raise self._key_failed(step, exc) from None
+        return step if key is None else self._complete(step, key, authorization)
 
     def _complete(
         self, step: _Pending, key: VerificationKey, authorization: str | Sequence[str] | None
     ) -> _Verified | _Fresh | _Pending:
         """After the key lookup, no I/O: a cached token whose key is unchanged, or the signature and claims."""
-        entry = step.cached
+        # Named tuples are unpacked once here and below: each field lookup on one is a descriptor call.
+        token, parsed, route, kid, alg, entry = step
         if entry is not None:
-            if self._still_valid(step.token, entry, key):
+            if self._still_valid(token, entry, key):
                 return entry
-            again, parsed_again, route_again = self._begin(authorization, None)  # its key changed: verify afresh
-            return tuple.__new__(_Pending, (again, parsed_again, route_again, parsed_again.kid, parsed_again.alg, None))
-        parsed, token, route = step.parsed, step.token, step.route
+            return tuple.__new__(_Pending, (*self._begin(authorization, None), None))  # its key changed: afresh
         if parsed is None:  # pragma: no cover  # a pending step has a parsed token or a cache entry
             raise TokenMissing("no token")
-        if not verify_signature(parsed.alg, key.public_key, parsed.signing_input, parsed.signature):
+        header, _, signing_input, signature, _, _ = parsed
+        if not verify_signature(alg, key.public_key, signing_input, signature):
             raise SignatureInvalid(
                 "signature does not verify with the key named by kid",
                 context=_context(parsed, token),
@@ -381,13 +387,12 @@ class Guard:
             exc.context = _context(parsed, token)
             raise
         try:
-            scopes, exp, nbf, iat = route.policy.check(parsed.header, claims, self._clock())
+            scopes, exp, nbf, iat = route.policy.check(header, claims, self._clock())
         except AuthError as exc:
             exc.context = _context(parsed, token, claims)
             raise
         leeway = route.policy.leeway
-        start = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf)
-        kid = parsed.kid
+        start = iat if nbf is None or (iat is not None and iat >= nbf) else nbf  # the later of the two, if any
         snapshot = route.key_set.snapshot
         if snapshot is not None and key not in (
             snapshot.by_kid.get(kid, ()) if kid is not None else snapshot.find(kid)
@@ -396,35 +401,21 @@ class Guard:
         verified = tuple.__new__(
             _Verified,
             (
-                Principal._verified(claims, scopes, kid, parsed.alg, token),
+                Principal._verified(claims, scopes, kid, alg, token),
                 route,
                 key,
                 kid,
-                parsed.alg,
+                alg,
                 exp,
                 nbf,
                 iat,
-                start - leeway,
+                -math.inf if start is None else start - leeway,
                 exp + leeway,
                 snapshot,
                 snapshot.refresh_at if snapshot is not None else -math.inf,
             ),
         )
         return tuple.__new__(_Fresh, (token, verified))
-
-    def _with_cached_key(
-        self, step: _Verified | _Fresh | _Pending, authorization: str | Sequence[str] | None
-    ) -> _Verified | _Fresh | _Pending:
-        """`step` taken as far as the key set's cache allows, without I/O: pending only if a key must be fetched."""
-        while isinstance(step, _Pending):
-            try:
-                key = step.route.key_set.cached_key(step.kid, step.alg)
-            except AuthError as exc:
-                raise self._key_failed(step, exc) from None
-            if key is None:
-                break
-            step = self._complete(step, key, authorization)
-        return step
 
     def _key_failed(self, step: _Pending, error: AuthError) -> AuthError:
         if step.cached is not None:
@@ -439,11 +430,11 @@ class Guard:
         token came from the cache."""
         if isinstance(step, _Verified):
             return step, True
-        verified = step.verified
+        token, verified = step
         for requirement in self._requirements:
             requirement.check(verified.principal)
         if self._token_cache is not None:
-            self._token_cache.put(step.token, verified)
+            self._token_cache.put(token, verified)
         return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
@@ -532,8 +523,8 @@ class Guard:
 
     def _begin(
         self, authorization: str | Sequence[str] | None, candidate: str | None
-    ) -> tuple[str, ParsedToken, _Route]:
-        """The token, parsed, and its issuer, with the alg allow-list checked (no I/O).
+    ) -> tuple[str, ParsedToken, _Route, str | None, str]:
+        """The token, parsed, its issuer, kid and alg, with the alg allow-list checked (no I/O).
 
         A header spelled the common way is parsed straight away: the strict parse checks a stricter alphabet
         than RFC 6750's b64token, so the header's own syntax is checked only when the parse fails, to tell a
@@ -553,12 +544,13 @@ class Guard:
             parsed = _parse(token)
         try:
             route = self._routes[0] if self._by_issuer is None else self._route(parsed)
-            if parsed.alg not in route.algorithms:
+            alg = parsed.alg
+            if alg not in route.algorithms:
                 raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
         except AuthError as exc:
             exc.context = _context(parsed, token)
             raise
-        return token, parsed, route
+        return token, parsed, route, parsed.kid, alg
 
     def _route(self, parsed: ParsedToken) -> _Route:
         if self._by_issuer is None:  # pragma: no cover  # `_begin` takes the single route itself
@@ -633,17 +625,19 @@ class Guard:
             return None
         slot.referenced = True
         entry = slot.value
-        if not entry.valid_from <= self._clock() < entry.valid_until:
+        # One unpacking instead of a field lookup per value: on a named tuple each lookup is a descriptor call.
+        principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until = entry
+        if not valid_from <= self._clock() < valid_until:
             return None
-        key_set = entry.route.key_set
+        key_set = route.key_set
         # The common case inline (this is every repeated request); `_key_still_trusted` decides the rest.
-        if (
-            key_set.snapshot is not entry.snapshot or key_set.clock() >= entry.snapshot_fresh_until
-        ) and not self._key_still_trusted(token, entry):
+        if (key_set.snapshot is not snapshot or key_set.clock() >= fresh_until) and not self._key_still_trusted(
+            token, entry
+        ):
             return None
-        if self._observers_all or logger.isEnabledFor(logging.DEBUG):  # else the record would go unused
+        if self._observers_all or logger.isEnabledFor(_DEBUG):  # else the record would go unused
             self._accept(entry, describe(source), cached=True)
-        return entry.principal
+        return principal
 
     def check_request(
         self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
@@ -659,7 +653,11 @@ class Guard:
         try:
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
-            credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
+            credentials = (
+                (request.authorization if self._header_only else self._credentials(request))
+                if isinstance(authorization, _FromSources)
+                else authorization
+            )
             verified, cached = self._authenticate_sync(credentials)
         except AuthError as exc:
             self._refuse(exc, request)
@@ -673,8 +671,12 @@ class Guard:
         try:
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
-            credentials = self._credentials(request) if isinstance(authorization, _FromSources) else authorization
-            step = self._with_cached_key(self._begin_token(credentials), credentials)
+            credentials = (
+                (request.authorization if self._header_only else self._credentials(request))
+                if isinstance(authorization, _FromSources)
+                else authorization
+            )
+            step = self._begin_token(credentials)
             if isinstance(step, _Pending) or self._revocation_hook is not None:
                 verified, cached = await self._continue_async(step, credentials)
             else:
@@ -686,8 +688,6 @@ class Guard:
 
     def _credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
         """The first credentials a token source finds in `request`, in the order of the sources."""
-        if self._header_only:  # the default source, `AUTHORIZATION_HEADER`, reads `request.authorization`
-            return request.authorization
         for source in self._sources:
             found = source.credentials(request)
             if found:
@@ -706,7 +706,7 @@ class Guard:
 
     def _accept(self, verified: _Verified, request: RequestInfo, *, cached: bool) -> Principal:
         principal = verified.principal
-        if self._observers_all or logger.isEnabledFor(logging.DEBUG):  # the log records acceptances at DEBUG
+        if self._observers_all or logger.isEnabledFor(_DEBUG):  # the log records acceptances at DEBUG
             for observer in self._observers:
                 observer.accepted(principal, principal.token_context, request, cached=cached)
         return principal
