@@ -56,13 +56,13 @@ def principal(
     permissions: tuple[str, ...] = (),
     **claims: Any,
 ) -> Principal:
-    """A principal as the guard builds it."""
-    return Principal._verified(
+    """A principal with these facts, as an application (or a test of one) builds it."""
+    return Principal(
         {"sub": "ann", **claims},
         frozenset(scopes),
-        TokenContext(verified=True),
-        roles=frozenset(roles),
-        permissions=frozenset(permissions),
+        TokenContext(kid="k1", sub="ann", verified=True),
+        roles=roles,
+        permissions=permissions,
     )
 
 
@@ -78,9 +78,8 @@ def refusal(requirement: Requirement, who: Principal) -> AuthError | None:
 
 
 def test_roles_and_permissions_are_empty_unless_given() -> None:
-    verified = Principal._verified({"sub": "ann"}, frozenset({"a"}), TokenContext())  # the guard's call today
-    assert verified.roles == verified.permissions == frozenset()
-    assert Principal({"sub": "ann"}).roles == frozenset()
+    plain = Principal({"sub": "ann"})
+    assert plain.roles == plain.permissions == frozenset()
     made = Principal({"sub": "ann"}, roles=["admin", "ops"], permissions=("read:orders",))
     assert made.roles == {"admin", "ops"}
     assert made.permissions == {"read:orders"}
@@ -761,6 +760,17 @@ def test_the_log_says_what_was_required_and_what_the_token_had(
         [record] = records(jwtguard_logs, "insufficient_role")
         assert record["reason"] == "token does not meet claim:tid=1234; it has roles [] and permissions []", name
         assert "999" not in record["message"], name
+
+
+def test_the_guard_gives_no_roles_or_permissions_until_their_claims_are_configured(module_issuer: DevIssuer) -> None:
+    token = module_issuer.token(roles=["admin"], permissions=["read:orders"], groups="ops")
+    guard = jwtguard.Guard(module_issuer.settings())
+    try:
+        verified = guard.authenticate(f"Bearer {token}")
+    finally:
+        guard.close()
+    assert verified.roles == verified.permissions == frozenset()
+    assert verified.claims["roles"] == ["admin"]
 
 
 @pytest.mark.parametrize(
