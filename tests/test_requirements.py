@@ -48,6 +48,7 @@ from jwtguard.testing import DevIssuer, SigningKey
 
 from .conftest import records
 from .stacks import configure_django
+from .test_readme import PLACEHOLDER_ISSUER, quickstart
 
 
 def principal(
@@ -176,6 +177,10 @@ def test_operators_refuse_other_objects() -> None:
         pytest.param(ClaimEquals('"a".b', "1"), ClaimEquals("a.b", "1"), id="path-spelling"),
         pytest.param(Scopes("a") & Roles("b"), Roles("b") & Scopes("a"), id="commutative"),
         pytest.param((Scopes("a") & Roles("b")) & Roles("c"), Scopes("a") & (Roles("b") & Roles("c")), id="grouping"),
+        pytest.param(AllOf(Roles("a", "b"), Roles("c")), Roles("a", "b", "c"), id="names-merge"),
+        pytest.param(
+            ClaimEquals("tid", "1", "2") | ClaimEquals("tid", "3"), ClaimEquals("tid", "3", "2", "1"), id="values-merge"
+        ),
         pytest.param(AnyOf(Roles("a")), Roles("a"), id="single"),
         pytest.param(Roles("a") | Roles("a"), Roles("a"), id="idempotent"),
     ],
@@ -489,6 +494,8 @@ def test_the_text_form_is_printed_canonically(text: str, canonical: str) -> None
         pytest.param("claim:tid", "position 9 of 'claim:tid': expected '=' and a value", id="claim-without-value"),
         pytest.param("claim:tid=", "position 10 of 'claim:tid=': expected a claim value", id="claim-empty-value"),
         pytest.param("claim:=1", "position 6 of 'claim:=1': expected a claim path", id="claim-without-path"),
+        pytest.param("claim:(tid)=1", "position 6 of 'claim:(tid)=1': expected a claim path", id="claim-bracket"),
+        pytest.param("claim:tid = 1", "position 9 of 'claim:tid = 1': expected '=' and a value", id="claim-spaced"),
         pytest.param('claim:"tid=1', "an unbalanced quote in the claim path", id="claim-unclosed-path"),
         pytest.param("claim:a..b=1", "position 0 of 'claim:a..b=1': claim path 'a..b' has an empty segment", id="path"),
         pytest.param("scope:a\\b", "position 0 of 'scope:a\\\\b': 'a\\\\b' is not a scope", id="bad-scope"),
@@ -793,3 +800,23 @@ def test_the_scope_helpers_are_authorize_with_scopes() -> None:
     assert jwtguard.Authorize is Authorize
     assert jwtguard.authorize is jwtguard.starlette.authorize
     assert jwtguard.RequireScopes is jwtguard.starlette.RequireScopes
+
+
+def test_the_readme_example_runs_as_written(module_issuer: DevIssuer) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme_authorize"}
+    code = quickstart("authorize").replace(PLACEHOLDER_ISSUER, module_issuer.issuer)
+    code = code.replace("https://orders.example.com", module_issuer.audience)
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102  # our own README
+    with TestClient(namespace["app"]) as client:
+
+        def get(path: str, **claims: Any) -> tuple[int, str | None, str | None]:
+            response = client.get(path, headers={"Authorization": f"Bearer {module_issuer.token(**claims)}"})
+            return response.status_code, response.json().get("code"), response.headers.get("www-authenticate")
+
+        assert get("/orders", scopes=["orders.admin"]) == (200, None, None)
+        assert get("/refunds", scopes=["refunds.write"], tid="4f1c-acme") == (200, None, None)
+        assert get("/refunds", scopes=["refunds.write"], tid="other") == (403, "insufficient_role", ROLE_CHALLENGE)
+        status, error_code, challenge = get("/refunds", tid="4f1c-acme")
+        assert (status, error_code) == (403, "insufficient_scope")
+        assert challenge is not None
+        assert challenge.endswith('scope="refunds.write"')
