@@ -496,7 +496,7 @@ class ClaimEquals(BaseRequirement):
         )
 
     def _text(self) -> tuple[str, int]:
-        path = self.path.text
+        path = _path_in_text(self.path)
         text = " | ".join(f"claim:{path}={_quoted(value)}" for value in self.values)
         return text, _TERM if len(self.values) == 1 else _OR
 
@@ -534,12 +534,14 @@ class _Combination(BaseRequirement):
         self._meaning = _combined(self._operator, (requirement._meaning for requirement in flat))
 
     def _text(self) -> tuple[str, int]:
+        if len(self.requirements) == 1:
+            return self.requirements[0]._text()
         parts = []
         for requirement in self.requirements:
             text, precedence = requirement._text()
             # Parentheses where the grammar needs them, and around an AND inside an OR, for the reader.
             parts.append(f"({text})" if precedence != _TERM and precedence != self._precedence else text)
-        return f" {self._symbol} ".join(parts), _TERM if len(parts) == 1 else self._precedence
+        return f" {self._symbol} ".join(parts), self._precedence
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.requirements))})"
@@ -595,6 +597,18 @@ class AnyOf(_Combination):
 _KINDS = ("scope", "role", "permission", "claim")
 # What ends a bare name in the text form; a name holding one of these (or nothing) is written in quotes.
 _DELIMITERS = frozenset('&|()"')
+_PATH_ENDS = frozenset("&|()=")
+
+
+def _path_in_text(path: ClaimPath) -> str:
+    """The claim path as the text form reads it back: as written, unless it holds a character the text form
+    takes for an operator or the '=' (then each segment holding one, or a dot, is quoted)."""
+    if not any(char in _PATH_ENDS or char.isspace() for char in path.text):
+        return path.text
+    return ".".join(
+        f'"{segment}"' if any(char in _PATH_ENDS or char == "." or char.isspace() for char in segment) else segment
+        for segment in path.segments
+    )
 
 
 def _quoted(name: str) -> str:

@@ -438,6 +438,11 @@ ROUND_TRIPS = [
         "(claim:tid=1 | claim:tid=2) & role:x", ClaimEquals("tid", "1", "2") & Roles("x"), id="claim-values-grouped"
     ),
     pytest.param(
+        "(claim:tid=1 | claim:tid=2) & role:x",
+        AllOf(AnyOf(ClaimEquals("tid", "1", "2")), Roles("x")),
+        id="one-branch-any-keeps-its-parentheses",
+    ),
+    pytest.param(
         "role:a | (scope:b & (role:c | claim:d=e))",
         Roles("a") | (Scopes("b") & (Roles("c") | ClaimEquals("d", "e"))),
         id="deep",
@@ -469,6 +474,21 @@ def test_the_text_form_is_printed_canonically(text: str, canonical: str) -> None
     requirement = parse_requirement(text, "test")
     assert str(requirement) == canonical
     assert parse_requirement(canonical, "test") == requirement
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        pytest.param("a=b", 'claim:"a=b"=1', id="equals"),
+        pytest.param("x&y.z", 'claim:"x&y".z=1', id="ampersand"),
+        pytest.param('"a b".c', 'claim:"a b".c=1', id="space-kept-quoted"),
+        pytest.param('"a.b".c(d)', 'claim:"a.b"."c(d)"=1', id="dot-and-parentheses"),
+    ],
+)
+def test_a_claim_path_is_quoted_where_the_text_form_needs_it(path: str, text: str) -> None:
+    requirement = ClaimEquals(path, "1")
+    assert str(requirement) == text
+    assert parse_requirement(text, "test") == requirement
 
 
 @pytest.mark.parametrize(
