@@ -15,6 +15,8 @@ from django.test import Client as DjangoClient
 from django.test.utils import override_settings
 from django.urls import path as django_path
 from fastapi import Depends, FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -541,6 +543,91 @@ def test_route_helpers_take_an_object_or_its_text() -> None:
     assert to_requirement(custom, "authorize") is custom
     with pytest.raises(ConfigurationError, match=r"^authorize: int is not a requirement"):
         to_requirement(7, "authorize")  # type: ignore[arg-type]
+
+
+# -- properties, over generated requirements --------------------------------------------------------------
+
+PROPERTY = settings(max_examples=300, deadline=None)
+# Names full of the characters the text form treats specially, so that quoting is exercised.
+NAME = st.text(alphabet='ab.:/&|()="\\-', min_size=1, max_size=5)
+SCOPE = st.text(alphabet="ab.:/&|()=-", min_size=1, max_size=5)  # RFC 6749: no quote, backslash or space
+SEGMENT = st.text(alphabet="ab.:/&|()= -", min_size=1, max_size=4)
+VALUE = st.text(alphabet='ab.:/&|()=" \\-', min_size=1, max_size=5)
+TERMS = st.one_of(
+    st.lists(SCOPE, min_size=1, max_size=2).map(lambda names: Scopes(*names)),
+    st.lists(NAME, min_size=1, max_size=2).map(lambda names: Roles(*names)),
+    NAME.map(Permissions),
+    st.builds(
+        lambda segments, values: ClaimEquals(".".join(f'"{segment}"' for segment in segments), *values),
+        st.lists(SEGMENT, min_size=1, max_size=2),
+        st.lists(VALUE, min_size=1, max_size=2),
+    ),
+)
+REQUIREMENTS = st.recursive(
+    TERMS,
+    lambda parts: st.one_of(
+        st.lists(parts, min_size=1, max_size=3).map(lambda items: AllOf(*items)),
+        st.lists(parts, min_size=1, max_size=3).map(lambda items: AnyOf(*items)),
+    ),
+    max_leaves=8,
+)
+
+
+@PROPERTY
+@given(requirement=REQUIREMENTS)
+def test_every_requirement_reads_back_from_its_text(requirement: BaseRequirement) -> None:
+    text = str(requirement)
+    again = parse_requirement(text, "test")
+    assert again == requirement
+    assert str(again) == text
+
+
+FEW = st.sampled_from(["a", "b", "c"])
+SMALL_REQUIREMENTS = st.recursive(
+    st.one_of(
+        st.lists(FEW, min_size=1, max_size=2).map(lambda names: Scopes(*names)),
+        st.lists(FEW, min_size=1, max_size=2).map(lambda names: Roles(*names)),
+        FEW.map(Permissions),
+        st.lists(FEW, min_size=1, max_size=2).map(lambda values: ClaimEquals("t", *values)),
+    ),
+    lambda parts: st.one_of(
+        st.lists(parts, min_size=1, max_size=3).map(lambda items: AllOf(*items)),
+        st.lists(parts, min_size=1, max_size=3).map(lambda items: AnyOf(*items)),
+    ),
+    max_leaves=8,
+)
+
+
+def scopes_named(requirement: BaseRequirement) -> set[str]:
+    if isinstance(requirement, Scopes):
+        return set(requirement.scopes)
+    if isinstance(requirement, AllOf | AnyOf):
+        return set().union(*(scopes_named(part) for part in requirement.requirements))
+    return set()
+
+
+@PROPERTY
+@given(
+    requirement=SMALL_REQUIREMENTS,
+    scopes=st.sets(FEW),
+    roles=st.sets(FEW),
+    permissions=st.sets(FEW),
+    tid=st.none() | FEW,
+)
+def test_insufficient_scope_names_scopes_that_suffice_and_insufficient_role_none_would(
+    requirement: BaseRequirement, scopes: set[str], roles: set[str], permissions: set[str], tid: str | None
+) -> None:
+    def who(granted: set[str]) -> Principal:
+        claims = {} if tid is None else {"t": tid}
+        return principal(tuple(granted), tuple(roles), tuple(permissions), **claims)
+
+    error = refusal(requirement, who(scopes))
+    if isinstance(error, InsufficientScope):
+        assert refusal(requirement, who(scopes | set(error.required_scopes))) is None
+    elif error is not None:
+        assert isinstance(error, InsufficientRole)
+        # Requirements only ever want more scopes: if every scope they name cannot help, none can.
+        assert isinstance(refusal(requirement, who(scopes | scopes_named(requirement))), InsufficientRole)
 
 
 # -- authorize on every framework --------------------------------------------------------------------------
