@@ -15,6 +15,7 @@ from .errors import (
     ClaimMissing,
     ConfigurationError,
     FetchError,
+    InsufficientRole,
     InsufficientScope,
     InvalidRequest,
     IssuerInvalid,
@@ -33,19 +34,32 @@ from .errors import (
 )
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
-from .principal import Principal
+from .principal import (
+    AllOf,
+    AnyOf,
+    ClaimEquals,
+    Permissions,
+    Principal,
+    Roles,
+    Scopes,
+    parse_requirement,
+)
 from .responses import RenderedError
 from .revocation import JtiDenylist
 from .settings import Issuer, Settings
 from .wsgi import JWTGuardWSGIMiddleware
 
 if typing.TYPE_CHECKING:
-    from .starlette import RequireScopes, require_scopes
+    from .starlette import Authorize, RequireScopes, authorize, require_scopes
 
 __all__ = [
     "AlgorithmNotAllowed",
+    "AllOf",
+    "AnyOf",
     "AudienceInvalid",
     "AuthError",
+    "Authorize",
+    "ClaimEquals",
     "ClaimInvalid",
     "ClaimMissing",
     "ConfigurationError",
@@ -55,6 +69,7 @@ __all__ = [
     "Fetcher",
     "Guard",
     "HttpxFetcher",
+    "InsufficientRole",
     "InsufficientScope",
     "InvalidRequest",
     "Issuer",
@@ -67,11 +82,14 @@ __all__ = [
     "KeyEvent",
     "KeyNotFound",
     "KeySet",
+    "Permissions",
     "Principal",
     "RenderedError",
     "RequestInfo",
     "RequireScopes",
     "RevocationUnavailable",
+    "Roles",
+    "Scopes",
     "Settings",
     "SignatureInvalid",
     "TokenContext",
@@ -83,6 +101,8 @@ __all__ = [
     "TokenRevoked",
     "VerificationKey",
     "__version__",
+    "authorize",
+    "parse_requirement",
     "require_scopes",
 ]
 
@@ -90,7 +110,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The Starlette route helpers import Starlette: loaded on first use, so `import jwtguard` imports no
     # web framework (Flask and Django apps never load it).
-    if name in ("RequireScopes", "require_scopes"):
+    if name in ("Authorize", "RequireScopes", "authorize", "require_scopes"):
         from . import starlette
 
         return getattr(starlette, name)

@@ -1,4 +1,4 @@
-"""Django integration: a middleware for `MIDDLEWARE`, settings from `settings.JWTGUARD`, a scope decorator.
+"""Django integration: a middleware for `MIDDLEWARE`, settings from `settings.JWTGUARD`, requirement decorators.
 
     # settings.py
     MIDDLEWARE = [..., "jwtguard.django.JWTGuardMiddleware", ...]
@@ -9,6 +9,10 @@
     @require_scopes("orders:read")
     def orders(request):
         return JsonResponse({"for": request.principal.subject})
+
+    @authorize("scope:orders.admin | role:admin")
+    def delete_order(request, id):
+        ...
 
 `request.principal` is the verified `Principal`, or None on an excluded path or an anonymous request.
 `request.user` is left to `django.contrib.auth` unless `JWTGUARD_SET_USER` is True.
@@ -27,12 +31,12 @@ from django.http import HttpRequest, HttpResponse
 from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard
-from .principal import ScopeRequirement, require
+from .principal import Requirement, ScopeRequirement, require, to_requirement
 from .responses import RenderedError
 from .settings import Settings
 from .wsgi import check_sync_hooks
 
-__all__ = ["JWTGuardMiddleware", "require_scopes", "settings_from_django"]
+__all__ = ["JWTGuardMiddleware", "authorize", "require_scopes", "settings_from_django"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -91,17 +95,27 @@ class JWTGuardMiddleware:
         return self.get_response(request)
 
 
+def authorize(requirement: Requirement | str) -> Callable[[_F], _F]:
+    """Decorate a view so it needs a token that meets `requirement`: a requirement object
+    (`Scopes(...) | Roles(...)`) or its text form (`"scope:orders.read | role:admin"`).
+
+    A refusal is 401 `token_missing`, 403 `insufficient_scope` or 403 `insufficient_role`.
+    """
+    return _decorator(to_requirement(requirement, "authorize"), "authorize")
+
+
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     """Decorate a view so it needs a token with all of `scopes` (401 `token_missing` / 403 `insufficient_scope`)."""
+    return _decorator(ScopeRequirement.for_route(scopes, "require_scopes"), "require_scopes")
 
-    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
 
+def _decorator(requirement: Requirement, helper: str) -> Callable[[_F], _F]:
     def decorator(view: _F) -> _F:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             guard = getattr(request, "jwtguard", None)
             if not isinstance(guard, Guard):
-                raise ImproperlyConfigured("add jwtguard.django.JWTGuardMiddleware to MIDDLEWARE for require_scopes")
+                raise ImproperlyConfigured(f"add jwtguard.django.JWTGuardMiddleware to MIDDLEWARE for {helper}")
             try:
                 require(getattr(request, "principal", None), requirement)
             except AuthError as exc:

@@ -19,6 +19,7 @@
         ├── ClaimInvalid            401  a claim has the wrong type or fails a configured check
         ├── TokenRevoked            401  the token or its subject was revoked
         ├── InsufficientScope       403  valid token, scopes lacking
+        ├── InsufficientRole        403  valid token, a role, permission or claim value lacking (no `error` attribute)
         ├── JWKSUnavailable         503  no usable keys and the key endpoint failed (a server fault)
         └── RevocationUnavailable   503  the revocation hook cannot run here (a server fault)
 
@@ -42,6 +43,7 @@ __all__ = [
     "ClaimMissing",
     "ConfigurationError",
     "FetchError",
+    "InsufficientRole",
     "InsufficientScope",
     "InvalidRequest",
     "IssuerInvalid",
@@ -280,7 +282,7 @@ class TokenRevoked(AuthError):
 
 
 class InsufficientScope(AuthError):
-    """Raised when the token is valid but lacks a required scope (the only 403)."""
+    """Raised when the token is valid but lacks a required scope, or a requirement scopes alone can meet."""
 
     code = "insufficient_scope"
     status_code = 403
@@ -297,6 +299,27 @@ class InsufficientScope(AuthError):
     ) -> None:
         self.required_scopes = tuple(required_scopes)
         super().__init__(reason, context=context)
+
+
+class InsufficientRole(AuthError):
+    """Raised when the token is valid but lacks a role, a permission or a claim value that a requirement names,
+    and no scope would make up for it (a requirement that scopes alone can meet raises `InsufficientScope`).
+
+    RFC 6750 §3.1 defines no error code for it: `insufficient_scope` would send the client to ask for scopes
+    that cannot help, so the challenge carries no `error` attribute. `required` is the requirement's text form
+    (configuration, never token input), for the log and for an `error_body_hook`; the default body leaves it
+    out, since roles and claim values are granted by an administrator, not requested by the client.
+    """
+
+    code = "insufficient_role"
+    status_code = 403
+    error = None
+    title = "Insufficient role"
+    description = "The access token lacks a role, permission or claim value this resource requires."
+
+    def __init__(self, required: str, reason: str | None = None, *, context: TokenContext | None = None) -> None:
+        self.required = required
+        super().__init__(reason or f"token does not meet {required}", context=context)
 
 
 class JWKSUnavailable(AuthError):

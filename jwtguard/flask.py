@@ -1,4 +1,4 @@
-"""Flask integration: settings from `app.config`, the principal for views, and a scope decorator.
+"""Flask integration: settings from `app.config`, the principal for views, and requirement decorators.
 
 app = Flask(__name__)
 app.config["JWTGUARD_ISSUER"] = "https://id.example.com/"
@@ -10,6 +10,11 @@ JWTGuard(app)
 @require_scopes("orders:read")
 def orders():
     return {"for": current_principal().subject}
+
+@app.delete("/orders/<id>")
+@authorize("scope:orders.admin | role:admin")
+def delete_order(id):
+    ...
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ from flask import Flask, Response, current_app, request
 
 from .errors import AuthError
 from .guard import Guard
-from .principal import Principal, ScopeRequirement, require
+from .principal import Principal, Requirement, ScopeRequirement, require, to_requirement
 from .settings import Settings
 from .wsgi import GUARD_KEY, PRINCIPAL_KEY, JWTGuardWSGIMiddleware, request_info
 
-__all__ = ["JWTGuard", "current_principal", "require_scopes"]
+__all__ = ["JWTGuard", "authorize", "current_principal", "require_scopes"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _EXTENSION = "jwtguard"
@@ -59,15 +64,26 @@ def current_principal() -> Principal | None:
     return principal if isinstance(principal, Principal) else None
 
 
+def authorize(requirement: Requirement | str) -> Callable[[_F], _F]:
+    """Decorate a view so it needs a token that meets `requirement`: a requirement object
+    (`Scopes(...) | Roles(...)`) or its text form (`"scope:orders.read | role:admin"`).
+
+    A refusal is jwtguard's 401 `token_missing`, 403 `insufficient_scope` or 403 `insufficient_role`, in the
+    same format and with the same log record as every other refusal.
+    """
+    return _decorator(to_requirement(requirement, "authorize"))
+
+
 def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     """Decorate a view so it needs a token with all of `scopes`.
 
     A refusal is jwtguard's 401 `token_missing` or 403 `insufficient_scope`, in the same format and with
     the same log record as every other refusal.
     """
+    return _decorator(ScopeRequirement.for_route(scopes, "require_scopes"))
 
-    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
 
+def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
     def decorator(view: _F) -> _F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -1,21 +1,63 @@
-"""The verified token handed to the application: read-only claims plus Starlette's user protocol."""
+"""The verified token handed to the application, and what a route or the settings require of it.
+
+`Principal` is the verified token: read-only claims, scopes, roles and permissions, and Starlette's user
+protocol. The requirements are small objects that check a `Principal` and raise the refusal:
+
+    Scopes, Roles, Permissions, ClaimEquals     one kind of fact each
+    AllOf (a & b), AnyOf (a | b)                their combinations
+    parse_requirement("scope:a | role:b", ...)  the same, written as text (settings, environment, command line)
+
+A requirement that scopes alone can meet is refused with 403 `insufficient_scope` and names those scopes in the
+challenge (RFC 6750 §3.1); any other with 403 `insufficient_role`, whose challenge has no `error` attribute.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from .errors import ConfigurationError, InsufficientScope, TokenContext, TokenMissing
+from ._claim_path import ABSENT, ClaimPath, kind
+from .errors import (
+    AuthError,
+    ClaimInvalid,
+    ConfigurationError,
+    InsufficientRole,
+    InsufficientScope,
+    TokenContext,
+    TokenMissing,
+)
 
-__all__ = ["Principal", "Requirement", "ScopeRequirement", "check_scopes", "require", "scopes_from_claims"]
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "BaseRequirement",
+    "ClaimEquals",
+    "Permissions",
+    "Principal",
+    "Requirement",
+    "Roles",
+    "ScopeRequirement",
+    "Scopes",
+    "check_scopes",
+    "parse_requirement",
+    "require",
+    "scopes_from_claims",
+    "to_requirement",
+]
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); also what a header value can carry.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+# A role, permission or claim value: no control characters (C0, DEL, C1) anywhere.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The text form may also span lines and use tabs between terms (a settings file, a Django dict).
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 _EMPTY = frozenset({""})
+_NO_NAMES: frozenset[str] = frozenset()
+_NO_CONTEXT = TokenContext()
 
 
 def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str] | None:
@@ -45,16 +87,21 @@ class Principal:
     `request.auth.scopes` and `@requires(...)` work with it unchanged.
     """
 
-    __slots__ = ("_context", "_context_of", "claims", "scopes")
+    __slots__ = ("_context", "_context_of", "claims", "permissions", "roles", "scopes")
 
     claims: Mapping[str, Any]
     scopes: frozenset[str]
+    roles: frozenset[str]
+    permissions: frozenset[str]
 
     def __init__(
         self,
         claims: Mapping[str, Any],
         scopes: frozenset[str] | None = None,
         token_context: TokenContext | None = None,
+        *,
+        roles: Iterable[str] = (),
+        permissions: Iterable[str] = (),
     ) -> None:
         self.claims = MappingProxyType(dict(claims))
         self._context: TokenContext | None = token_context or TokenContext(verified=True)
@@ -62,16 +109,32 @@ class Principal:
         if scopes is None:
             scopes = scopes_from_claims(self.claims) or frozenset()
         self.scopes = scopes
+        if isinstance(roles, str) or isinstance(permissions, str):
+            raise TypeError("roles and permissions are collections of names, not one string")
+        self.roles = frozenset(roles)
+        self.permissions = frozenset(permissions)
 
     @classmethod
     def _verified(
-        cls, claims: dict[str, Any], scopes: frozenset[str], kid: str | None, alg: str, token: str
+        cls,
+        claims: dict[str, Any],
+        scopes: frozenset[str],
+        kid: str | None,
+        alg: str,
+        token: str,
+        *,
+        roles: frozenset[str] = _NO_NAMES,
+        permissions: frozenset[str] = _NO_NAMES,
     ) -> Principal:
-        # For the guard: `claims` is a dict it parsed itself and hands over, so no defensive copy. The token
-        # context is built when first read (a log record or a refusal needs it; most accepted requests don't).
+        # For the guard, on every newly verified token: `claims` is a dict it parsed itself and hands over, so
+        # no defensive copy, and the sets are its own frozensets (shared empty ones when none are configured).
+        # The token context is built when first read (a log record or a refusal needs it; most accepted
+        # requests don't).
         principal = cls.__new__(cls)
         principal.claims = MappingProxyType(claims)
         principal.scopes = scopes
+        principal.roles = roles
+        principal.permissions = permissions
         principal._context = None
         principal._context_of = (kid, alg, token)
         return principal
@@ -135,6 +198,14 @@ class Principal:
         """True when every one of `scopes` was granted (whole-word comparison)."""
         return all(scope in self.scopes for scope in scopes)
 
+    def has_roles(self, *roles: str) -> bool:
+        """True when the token has every one of `roles` (exact, case-sensitive comparison)."""
+        return self.roles.issuperset(roles)
+
+    def has_permissions(self, *permissions: str) -> bool:
+        """True when the token has every one of `permissions` (exact, case-sensitive comparison)."""
+        return self.permissions.issuperset(permissions)
+
     # Starlette's BaseUser protocol.
     @property
     def is_authenticated(self) -> bool:
@@ -150,7 +221,10 @@ class Principal:
 
     def __repr__(self) -> str:
         # Claims can hold personal data; a repr that lands in a log shows only who and what.
-        return f"Principal(subject={self.subject!r}, issuer={self.issuer!r}, scopes={sorted(self.scopes)!r})"
+        return (
+            f"Principal(subject={self.subject!r}, issuer={self.issuer!r}, scopes={sorted(self.scopes)!r}, "
+            f"roles={sorted(self.roles)!r})"
+        )
 
 
 def check_scopes(scopes: Sequence[str], where: str) -> tuple[str, ...]:
@@ -166,36 +240,561 @@ def check_scopes(scopes: Sequence[str], where: str) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+def _check_names(names: Sequence[str], what: str, where: str) -> tuple[str, ...]:
+    """Role or permission names: at least one, each a non-empty string without whitespace or control characters;
+    duplicates dropped, order kept."""
+    if not names:
+        raise ConfigurationError(f"{where}: name at least one {what}")
+    for name in names:
+        if not isinstance(name, str) or not name or _CONTROL.search(name) or any(char.isspace() for char in name):
+            raise ConfigurationError(
+                f"{where}: {name!r} is not a {what} name (a non-empty string without spaces or control characters); "
+                f"list {what}s one by one"
+            )
+    return tuple(dict.fromkeys(names))
+
+
 @runtime_checkable
 class Requirement(Protocol):
     """What a verified token must grant: `check` returns, or raises the `AuthError` it refuses with.
 
-    Settings (`required_scopes`) and the route helpers of every framework build the same objects.
+    Settings (`required_scopes`) and the route helpers of every framework build the same objects. Any object
+    with this method can be given to a route helper; `BaseRequirement`'s kinds also combine with `&` and `|`
+    and have a text form.
     """
 
     def check(self, principal: Principal) -> None: ...
 
 
-class ScopeRequirement:
-    """Every one of `scopes` (whole words, compared exactly), or 403 `insufficient_scope` naming them."""
+# The precedence of a requirement's text form, for placing parentheses: a single term binds tightest.
+_TERM, _AND, _OR = 2, 1, 0
+# A requirement reduced to what it means, for `==` and `hash`: a term ("scope", name), ("role", name),
+# ("permission", name), ("claim", segments, value), or ("all" | "any", frozenset of those), flattened.
+_Meaning = tuple[Any, ...]
+
+
+def _combined(operator: str, meanings: Iterable[_Meaning]) -> _Meaning:
+    parts: set[_Meaning] = set()
+    for meaning in meanings:
+        if meaning[0] == operator:
+            parts.update(meaning[1])
+        else:
+            parts.add(meaning)
+    return next(iter(parts)) if len(parts) == 1 else (operator, frozenset(parts))
+
+
+class BaseRequirement:
+    """The requirement kinds of this module: they combine with `&` (`AllOf`) and `|` (`AnyOf`), compare equal
+    when they mean the same (whatever the order or grouping), and `str()` gives the text form that
+    `parse_requirement` reads back.
+
+    A failed check raises `InsufficientScope` naming the scopes when scopes alone can meet the requirement (it
+    is `Scopes`, or every unmet part is, or an `AnyOf` has such a branch); otherwise `InsufficientRole`.
+    """
+
+    __slots__ = ("_meaning",)
+
+    _meaning: _Meaning
+
+    def check(self, principal: Principal) -> None:
+        """Return when `principal` meets this requirement; raise the refusal otherwise."""
+        if not self._met(principal):
+            raise self._refusal(principal)
+
+    def _met(self, principal: Principal) -> bool:
+        raise NotImplementedError
+
+    def _scope_fix(self, principal: Principal) -> tuple[str, ...] | None:
+        """The scopes that, granted, would meet this requirement given the token's other facts; None when no
+        scopes would. Lists every scope the requirement names on the path taken, as RFC 6750's `scope` does."""
+        return () if self._met(principal) else None
+
+    def _refusal(self, principal: Principal) -> AuthError:
+        text = str(self)
+        scopes = self._scope_fix(principal)
+        if scopes:
+            return InsufficientScope(scopes, f"token does not meet {text}", context=principal.token_context)
+        return InsufficientRole(
+            text,
+            f"token does not meet {text}; it has roles {_names_for_log(principal.roles)} and permissions "
+            f"{_names_for_log(principal.permissions)}",
+            context=principal.token_context,
+        )
+
+    def _text(self) -> tuple[str, int]:
+        """The text form and its precedence."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self._text()[0]
+
+    def __and__(self, other: BaseRequirement) -> AllOf:
+        if not isinstance(other, BaseRequirement):
+            return NotImplemented
+        return AllOf(self, other)
+
+    def __or__(self, other: BaseRequirement) -> AnyOf:
+        if not isinstance(other, BaseRequirement):
+            return NotImplemented
+        return AnyOf(self, other)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BaseRequirement):
+            return NotImplemented
+        return self._meaning == other._meaning
+
+    def __hash__(self) -> int:
+        return hash(self._meaning)
+
+
+def _names_for_log(names: frozenset[str]) -> str:
+    # Names from a verified token, for the operator's log (the `reason`): sorted, printable, and short.
+    shown: list[str] = []
+    length = 0
+    for name in sorted(names):
+        name = "".join(char if char.isprintable() else "?" for char in name[:40])
+        if length + len(name) > 120:
+            shown.append(f"... {len(names) - len(shown)} more")
+            break
+        shown.append(name)
+        length += len(name) + 2
+    return "[" + ", ".join(shown) + "]"
+
+
+class _Names(BaseRequirement):
+    """Every one of some names held in one of the principal's sets."""
+
+    __slots__ = ("names",)
+
+    _kind: ClassVar[str]  # the term's keyword in the text form
+
+    names: tuple[str, ...]
+
+    def __init__(self, *names: str, where: str | None = None) -> None:
+        self.names = _check_names(names, self._kind, where or type(self).__name__)
+        self._meaning = _combined("all", ((self._kind, name) for name in self.names))
+
+    def _held(self, principal: Principal) -> frozenset[str]:
+        raise NotImplementedError
+
+    def _met(self, principal: Principal) -> bool:
+        return self._held(principal).issuperset(self.names)
+
+    def _text(self) -> tuple[str, int]:
+        return _all_text(self._kind, self.names)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.names))})"
+
+
+def _all_text(keyword: str, names: Sequence[str]) -> tuple[str, int]:
+    return " & ".join(f"{keyword}:{_quoted(name)}" for name in names), _TERM if len(names) == 1 else _AND
+
+
+class Scopes(BaseRequirement):
+    """Every one of `scopes` (RFC 6749 scope-tokens, whole words, compared exactly), or 403 `insufficient_scope`
+    naming them all."""
 
     __slots__ = ("reason", "scopes")
 
+    scopes: tuple[str, ...]
+    reason: str
+
+    def __init__(self, *scopes: str, where: str | None = None) -> None:
+        where = where or "Scopes"
+        if not scopes:
+            raise ConfigurationError(f"{where}: name at least one scope")
+        self._setup(scopes, where, None)
+
+    def _setup(self, scopes: Sequence[str], where: str, reason: str | None) -> None:
+        self.scopes = tuple(dict.fromkeys(check_scopes(scopes, where)))
+        self.reason = reason or f"token does not meet {self}"
+        self._meaning = _combined("all", (("scope", scope) for scope in self.scopes))
+
+    def check(self, principal: Principal) -> None:
+        # On the guard's path for `required_scopes`: one set operation.
+        if not principal.scopes.issuperset(self.scopes):
+            raise InsufficientScope(self.scopes, self.reason, context=principal.token_context)
+
+    def _met(self, principal: Principal) -> bool:
+        return principal.scopes.issuperset(self.scopes)
+
+    def _scope_fix(self, principal: Principal) -> tuple[str, ...] | None:
+        return self.scopes
+
+    def _text(self) -> tuple[str, int]:
+        return _all_text("scope", self.scopes)
+
+    def __repr__(self) -> str:
+        return f"Scopes({', '.join(map(repr, self.scopes))})"
+
+
+class ScopeRequirement(Scopes):
+    """`Scopes` as settings and the scope helpers build it: from a sequence, with the refusal's log reason.
+
+    With no scopes it is met by every token (`RequireScopes()` only requires a valid token).
+    """
+
+    __slots__ = ()
+
     def __init__(self, scopes: Sequence[str], *, where: str = "required scopes", reason: str | None = None) -> None:
-        self.scopes = check_scopes(scopes, where)
-        self.reason = reason or f"token lacks a scope in {where}"
+        self._setup(scopes, where, reason or f"token lacks a scope in {where}")
 
     @classmethod
     def for_route(cls, scopes: Sequence[str], where: str) -> ScopeRequirement:
         """The requirement of a route helper (`require_scopes`, `RequireScopes`) named `where`."""
         return cls(scopes, where=where, reason="token lacks a scope the route requires")
 
-    def check(self, principal: Principal) -> None:
-        if not principal.scopes.issuperset(self.scopes):
-            raise InsufficientScope(self.scopes, self.reason, context=principal.token_context)
-
     def __repr__(self) -> str:
         return f"ScopeRequirement({list(self.scopes)!r})"
+
+
+class Roles(_Names):
+    """Every one of `roles` in `Principal.roles` (exact, case-sensitive), or 403 `insufficient_role`."""
+
+    __slots__ = ()
+
+    _kind = "role"
+
+    def _held(self, principal: Principal) -> frozenset[str]:
+        return principal.roles
+
+
+class Permissions(_Names):
+    """Every one of `permissions` in `Principal.permissions` (exact, case-sensitive), or 403 `insufficient_role`."""
+
+    __slots__ = ()
+
+    _kind = "permission"
+
+    def _held(self, principal: Principal) -> frozenset[str]:
+        return principal.permissions
+
+
+class ClaimEquals(BaseRequirement):
+    """The verified claim at `name` is a string equal to one of `allowed_values`, or a list holding one.
+
+    `name` is a claim path: a top-level claim (`tid`), or segments separated by dots with a dotted name in quotes
+    (`org.id`, `"https://example.com/tenant"`). An absent claim does not match (403 `insufficient_role`); a value
+    of another type (a number, an object, a list holding a non-string, a path through a non-object) is the
+    token's fault: 401 `claim_invalid` naming the path. Values are compared exactly.
+    """
+
+    __slots__ = ("_allowed", "path", "values")
+
+    path: ClaimPath
+    values: tuple[str, ...]
+    _allowed: frozenset[str]
+
+    def __init__(self, name: str, *allowed_values: str, where: str | None = None) -> None:
+        where = where or "ClaimEquals"
+        self.path = ClaimPath.parse(name, where)
+        if not allowed_values:
+            raise ConfigurationError(f"{where}: name at least one value claim {name!r} may have")
+        for value in allowed_values:
+            if not isinstance(value, str) or not value or _CONTROL.search(value):
+                raise ConfigurationError(
+                    f"{where}: {value!r} is not a claim value (a non-empty string without control characters)"
+                )
+        self.values = tuple(dict.fromkeys(allowed_values))
+        self._allowed = frozenset(self.values)
+        self._meaning = _combined("any", (("claim", self.path.segments, value) for value in self.values))
+
+    def _met(self, principal: Principal) -> bool:
+        try:
+            value = self.path.read(principal.claims)
+        except ClaimInvalid as exc:
+            exc.context = principal.token_context
+            raise
+        if value is ABSENT:
+            return False
+        if isinstance(value, str):
+            return value in self._allowed
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return not self._allowed.isdisjoint(value)
+        text = self.path.text
+        raise ClaimInvalid(
+            f"claim {text!r} is {kind(value)}, not a string or a list of strings",
+            context=principal.token_context,
+            claim=text,
+        )
+
+    def _text(self) -> tuple[str, int]:
+        path = _path_in_text(self.path)
+        text = " | ".join(f"claim:{path}={_quoted(value)}" for value in self.values)
+        return text, _TERM if len(self.values) == 1 else _OR
+
+    def __repr__(self) -> str:
+        return f"ClaimEquals({', '.join(map(repr, (self.path.text, *self.values)))})"
+
+
+class _Combination(BaseRequirement):
+    __slots__ = ("requirements",)
+
+    _operator: ClassVar[str]  # "all" or "any"
+    _symbol: ClassVar[str]  # "&" or "|"
+    _precedence: ClassVar[int]
+
+    requirements: tuple[BaseRequirement, ...]
+
+    def __init__(self, *requirements: BaseRequirement) -> None:
+        name = type(self).__name__
+        if not requirements:
+            raise ConfigurationError(f"{name}: combine at least one requirement")
+        flat: list[BaseRequirement] = []
+        for requirement in requirements:
+            if not isinstance(requirement, BaseRequirement):
+                raise ConfigurationError(
+                    f"{name} combines Scopes, Roles, Permissions, ClaimEquals, AllOf and AnyOf, "
+                    f"not {type(requirement).__name__}"
+                )
+            if isinstance(requirement, Scopes) and not requirement.scopes:
+                raise ConfigurationError(f"{name}: a requirement of no scopes is met by every token; leave it out")
+            if type(requirement) is type(self):  # (a & b) & c is a & b & c
+                flat.extend(requirement.requirements)
+            else:
+                flat.append(requirement)
+        self.requirements = tuple(flat)
+        self._meaning = _combined(self._operator, (requirement._meaning for requirement in flat))
+
+    def _text(self) -> tuple[str, int]:
+        if len(self.requirements) == 1:
+            return self.requirements[0]._text()
+        parts = []
+        for requirement in self.requirements:
+            text, precedence = requirement._text()
+            # Parentheses where the grammar needs them, and around an AND inside an OR, for the reader.
+            parts.append(f"({text})" if precedence != _TERM and precedence != self._precedence else text)
+        return f" {self._symbol} ".join(parts), self._precedence
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.requirements))})"
+
+
+class AllOf(_Combination):
+    """Every one of `requirements` (also `a & b`)."""
+
+    __slots__ = ()
+
+    _operator = "all"
+    _symbol = "&"
+    _precedence = _AND
+
+    def _met(self, principal: Principal) -> bool:
+        return all(requirement._met(principal) for requirement in self.requirements)
+
+    def _scope_fix(self, principal: Principal) -> tuple[str, ...] | None:
+        scopes: list[str] = []
+        for requirement in self.requirements:
+            fix = requirement._scope_fix(principal)
+            if fix is None:
+                return None
+            scopes.extend(fix)
+        return tuple(dict.fromkeys(scopes))
+
+
+class AnyOf(_Combination):
+    """At least one of `requirements` (also `a | b`), tried in order until one is met."""
+
+    __slots__ = ()
+
+    _operator = "any"
+    _symbol = "|"
+    _precedence = _OR
+
+    def _met(self, principal: Principal) -> bool:
+        return any(requirement._met(principal) for requirement in self.requirements)
+
+    def _scope_fix(self, principal: Principal) -> tuple[str, ...] | None:
+        for requirement in self.requirements:
+            if requirement._met(principal):  # met: the scopes of the branch that meets it, if any
+                return requirement._scope_fix(principal)
+        for requirement in self.requirements:
+            fix = requirement._scope_fix(principal)
+            if fix is not None:  # the first branch that scopes can meet
+                return fix
+        return None
+
+
+# -- the text form -----------------------------------------------------------------------------------------
+
+_KINDS = ("scope", "role", "permission", "claim")
+# What ends a bare name in the text form; a name holding one of these (or nothing) is written in quotes.
+_DELIMITERS = frozenset('&|()"')
+_PATH_ENDS = frozenset("&|()=")
+
+
+def _path_in_text(path: ClaimPath) -> str:
+    """The claim path as the text form reads it back: as written, unless it holds a character the text form
+    takes for an operator or the '=' (then each segment holding one, or a dot, is quoted)."""
+    if not any(char in _PATH_ENDS or char.isspace() for char in path.text):
+        return path.text
+    return ".".join(
+        f'"{segment}"' if any(char in _PATH_ENDS or char == "." or char.isspace() for char in segment) else segment
+        for segment in path.segments
+    )
+
+
+def _quoted(name: str) -> str:
+    if name and not any(char in _DELIMITERS or char.isspace() for char in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_requirement(text: str, where: str) -> BaseRequirement:
+    """The requirement written `text`, or `ConfigurationError` naming `where` and the position.
+
+    Terms are `scope:NAME`, `role:NAME`, `permission:NAME` and `claim:PATH=VALUE` (PATH as in `ClaimEquals`);
+    `&` binds tighter than `|`; parentheses group; spaces around operators are ignored. A name or value with
+    spaces or one of `&|()"` is written in double quotes, with `\\"` and `\\\\` inside:
+
+        scope:orders.read | role:Orders.Reader
+        (role:admin | role:ops) & claim:tid=1234
+        claim:"https://example.com/tenant"="Example Inc."
+    """
+    if not isinstance(text, str):
+        raise ConfigurationError(f"{where}: a requirement is text, not {type(text).__name__}")
+    return _Parser(text, where).parse()
+
+
+def to_requirement(requirement: Requirement | str, where: str) -> Requirement:
+    """What a route helper is given, as a requirement: an object with `check`, or the text form."""
+    if isinstance(requirement, str):
+        return parse_requirement(requirement, where)
+    if not isinstance(requirement, Requirement):
+        raise ConfigurationError(
+            f"{where}: {type(requirement).__name__} is not a requirement (Scopes(...), Roles(...), ..., or text)"
+        )
+    return requirement
+
+
+class _Parser:
+    """Recursive descent over the text form: any := all ('|' all)*; all := atom ('&' atom)*; atom := '(' any ')'
+    | term."""
+
+    __slots__ = ("position", "text", "where")
+
+    def __init__(self, text: str, where: str) -> None:
+        self.text = text
+        self.where = where
+        self.position = 0
+
+    def fail(self, message: str, position: int | None = None) -> ConfigurationError:
+        at = self.position if position is None else position
+        return ConfigurationError(f"{self.here(at)}: {message}")
+
+    def here(self, position: int) -> str:
+        return f"{self.where}, position {position} of {self.text!r}"
+
+    def parse(self) -> BaseRequirement:
+        control = _CONTROL_IN_TEXT.search(self.text)
+        if control is not None:
+            raise self.fail("a control character", control.start())
+        if not self.text.strip():
+            raise self.fail("no requirement")
+        requirement = self.any_of()
+        self.skip_spaces()
+        if self.position < len(self.text):
+            raise self.fail(
+                f"expected '&', '|' or the end, found {self.text[self.position]!r} (a name with spaces or one of "
+                '&|()" is written in double quotes)'
+            )
+        return requirement
+
+    def skip_spaces(self) -> None:
+        while self.position < len(self.text) and self.text[self.position].isspace():
+            self.position += 1
+
+    def take(self, symbol: str) -> bool:
+        self.skip_spaces()
+        if self.text.startswith(symbol, self.position):
+            self.position += len(symbol)
+            return True
+        return False
+
+    def any_of(self) -> BaseRequirement:
+        branches = [self.all_of()]
+        while self.take("|"):
+            branches.append(self.all_of())
+        return branches[0] if len(branches) == 1 else AnyOf(*branches)
+
+    def all_of(self) -> BaseRequirement:
+        parts = [self.atom()]
+        while self.take("&"):
+            parts.append(self.atom())
+        return parts[0] if len(parts) == 1 else AllOf(*parts)
+
+    def atom(self) -> BaseRequirement:
+        self.skip_spaces()
+        start = self.position
+        if self.take("("):
+            inner = self.any_of()
+            if not self.take(")"):
+                raise self.fail(f"expected ')' to close the '(' at position {start}")
+            return inner
+        colon = self.text.find(":", start)
+        keyword = self.text[start:colon] if colon >= 0 else ""
+        if keyword not in _KINDS:
+            found = repr(self.text[start]) if start < len(self.text) else "the end"
+            raise self.fail(f"expected scope:, role:, permission:, claim: or '(', found {found}")
+        self.position = colon + 1
+        where = self.here(start)
+        if keyword == "claim":
+            path = self.claim_path()
+            if not self.text.startswith("=", self.position):
+                raise self.fail("expected '=' and a value after the claim path")
+            self.position += 1
+            return ClaimEquals(path, self.name("a claim value"), where=where)
+        name = self.name(f"a {keyword} name")
+        if keyword == "scope":
+            return Scopes(name, where=where)
+        return Roles(name, where=where) if keyword == "role" else Permissions(name, where=where)
+
+    def claim_path(self) -> str:
+        # Up to the first '=' outside quotes; the path's own syntax is checked by ClaimPath.parse.
+        start, text = self.position, self.text
+        while self.position < len(text) and text[self.position] != "=":
+            char = text[self.position]
+            if char == '"':
+                end = text.find('"', self.position + 1)
+                if end < 0:
+                    raise self.fail("an unbalanced quote in the claim path")
+                self.position = end + 1
+            elif char in _DELIMITERS or char.isspace():
+                break
+            else:
+                self.position += 1
+        if self.position == start:
+            raise self.fail("expected a claim path after 'claim:'")
+        return text[start : self.position]
+
+    def name(self, what: str) -> str:
+        text = self.text
+        if self.text.startswith('"', self.position):
+            start = self.position
+            self.position += 1
+            chars: list[str] = []
+            while self.position < len(text):
+                char = text[self.position]
+                if char == '"':
+                    self.position += 1
+                    return "".join(chars)
+                if char == "\\":
+                    escaped = text[self.position + 1 : self.position + 2]
+                    if escaped not in ('"', "\\"):
+                        raise self.fail('only \\" and \\\\ are escapes inside quotes')
+                    chars.append(escaped)
+                    self.position += 2
+                else:
+                    chars.append(char)
+                    self.position += 1
+            raise self.fail("an unbalanced quote", start)
+        start = self.position
+        while self.position < len(text) and not (text[self.position] in _DELIMITERS or text[self.position].isspace()):
+            self.position += 1
+        if self.position == start:
+            raise self.fail(f"expected {what}")
+        return text[start : self.position]
 
 
 def require(principal: object, requirement: Requirement) -> Principal:
@@ -203,5 +802,10 @@ def require(principal: object, requirement: Requirement) -> Principal:
     requests (then `TokenMissing`)."""
     if not isinstance(principal, Principal):
         raise TokenMissing("route requires a token, the request had none")
-    requirement.check(principal)
+    try:
+        requirement.check(principal)
+    except AuthError as exc:
+        if exc.context == _NO_CONTEXT:  # an application's own requirement: the log still says whose token
+            exc.context = principal.token_context
+        raise
     return principal

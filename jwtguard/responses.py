@@ -66,6 +66,9 @@ def problem_body(error: AuthError, type_base: str) -> dict[str, Any]:
         body["error"] = error.error
     if isinstance(error, InsufficientScope):
         body["required_scopes"] = list(error.required_scopes)
+    # `InsufficientRole.required` stays out: a client can ask for scopes, but roles, permissions and claim
+    # values (tenant ids, group names) are granted by an administrator, and naming them tells every token
+    # holder the authorization policy. The log has it; an `error_body_hook` may add it.
     return body
 
 
@@ -95,6 +98,7 @@ class Renderer:
             ("content-length", str(len(payload))),
             ("cache-control", "no-store"),
         ]
+        # A 403 `insufficient_role` has no RFC 6750 error code, but is still a Bearer challenge with the realm.
         if error.status_code in (401, 403) or error.error is not None:
             headers.append(("www-authenticate", www_authenticate(error, self.realm)))
         if isinstance(error, JWKSUnavailable):

@@ -1,4 +1,5 @@
-"""Starlette and FastAPI route helpers: `require_scopes` for endpoints, `RequireScopes` as a dependency.
+"""Starlette and FastAPI route helpers: `authorize` / `require_scopes` for endpoints, `Authorize` /
+`RequireScopes` as dependencies.
 
 A refusal here is jwtguard's own 401/403 (RFC 6750 challenge, problem-details body, one log record),
 rendered by `JWTGuardMiddleware` however it is installed.
@@ -15,17 +16,17 @@ from starlette.requests import HTTPConnection
 
 from .asgi import record_refusal
 from .errors import AuthError
-from .principal import Principal, ScopeRequirement, require
+from .principal import Principal, Requirement, ScopeRequirement, require, to_requirement
 
-__all__ = ["RequireScopes", "require_scopes"]
+__all__ = ["Authorize", "RequireScopes", "authorize", "require_scopes"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _principal_of(connection: HTTPConnection, requirement: ScopeRequirement) -> Principal:
+def _principal_of(connection: HTTPConnection, requirement: Requirement) -> Principal:
     scope = connection.scope
     if "auth" not in scope:
-        raise RuntimeError("JWTGuardMiddleware must wrap the app for scope checks to work")
+        raise RuntimeError("JWTGuardMiddleware must wrap the app for route requirements to work")
     try:
         return require(scope["auth"], requirement)
     except AuthError as exc:
@@ -33,15 +34,7 @@ def _principal_of(connection: HTTPConnection, requirement: ScopeRequirement) -> 
         raise
 
 
-def require_scopes(*scopes: str) -> Callable[[_F], _F]:
-    """Decorate a Starlette endpoint so it needs a token with all of `scopes`.
-
-    Unlike Starlette's `@requires`, which answers a bare 403, a refusal here is jwtguard's own
-    401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
-    """
-
-    requirement = ScopeRequirement.for_route(scopes, "require_scopes")
-
+def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
     def decorator(endpoint: _F) -> _F:
         def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
             for value in (*args, *kwargs.values()):
@@ -68,18 +61,51 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     return decorator
 
 
-class RequireScopes:
+def authorize(requirement: Requirement | str) -> Callable[[_F], _F]:
+    """Decorate a Starlette endpoint so it needs a token that meets `requirement`: a requirement object
+    (`Scopes(...) | Roles(...)`) or its text form (`"scope:orders.read | role:admin"`).
+
+    A refusal is 401 `token_missing`, 403 `insufficient_scope` (when scopes alone would do, with the challenge's
+    `scope="..."`) or 403 `insufficient_role`, in jwtguard's format.
+    """
+    return _decorator(to_requirement(requirement, "authorize"))
+
+
+def require_scopes(*scopes: str) -> Callable[[_F], _F]:
+    """Decorate a Starlette endpoint so it needs a token with all of `scopes`.
+
+    Unlike Starlette's `@requires`, which answers a bare 403, a refusal here is jwtguard's own
+    401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
+    """
+    return _decorator(ScopeRequirement.for_route(scopes, "require_scopes"))
+
+
+class Authorize:
+    """A FastAPI dependency: `principal: Principal = Depends(Authorize("scope:orders.read | role:admin"))`.
+
+    Returns the `Principal` when it meets `requirement` (an object or its text form). A refusal is rendered by
+    `JWTGuardMiddleware` in jwtguard's format (401 `token_missing`, 403 `insufficient_scope` or
+    `insufficient_role`).
+    """
+
+    def __init__(self, requirement: Requirement | str) -> None:
+        self.requirement = to_requirement(requirement, type(self).__name__)
+
+    def __call__(self, connection: HTTPConnection) -> Principal:
+        return _principal_of(connection, self.requirement)
+
+
+class RequireScopes(Authorize):
     """A FastAPI dependency: `principal: Principal = Depends(RequireScopes("orders:read"))`.
 
     Returns the `Principal`; with no scopes it only requires a valid token. A refusal is rendered by
     `JWTGuardMiddleware` in jwtguard's format (401 `token_missing` or 403 `insufficient_scope`).
     """
 
+    requirement: ScopeRequirement
+
     def __init__(self, *scopes: str) -> None:
-        self.requirement = ScopeRequirement(
-            scopes, where="RequireScopes", reason="token lacks a scope the route requires"
+        super().__init__(
+            ScopeRequirement(scopes, where="RequireScopes", reason="token lacks a scope the route requires")
         )
         self.scopes = self.requirement.scopes
-
-    def __call__(self, connection: HTTPConnection) -> Principal:
-        return _principal_of(connection, self.requirement)

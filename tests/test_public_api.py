@@ -39,17 +39,20 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
         assert (cls.code, cls.status_code, cls.error) == (base.code, base.status_code, base.error)
         assert cls.description != base.description
     leaves = [cls for cls in leaves if cls not in refinements]
-    assert len(leaves) == 16
+    assert len(leaves) == 17
     codes = [cls.code for cls in leaves]
     assert len(set(codes)) == len(codes)
     assert {cls.code: cls.status_code for cls in leaves if cls.status_code != 401} == {
         "invalid_request": 400,
         "insufficient_scope": 403,
+        "insufficient_role": 403,
         "jwks_unavailable": 503,
         "revocation_unavailable": 503,
     }
+    # RFC 6750 §3.1 has no code for a missing role: `insufficient_scope` would send the client after scopes.
     assert {cls.code for cls in leaves if cls.error is None} == {
         "token_missing",
+        "insufficient_role",
         "jwks_unavailable",
         "revocation_unavailable",
     }
