@@ -31,6 +31,7 @@ from .errors import (
     TokenMissing,
     TokenNotYetValid,
     TokenRevoked,
+    UnsafePath,
 )
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
@@ -46,6 +47,7 @@ from .principal import (
 )
 from .responses import RenderedError
 from .revocation import JtiDenylist
+from .rules import Rule
 from .settings import Issuer, Settings
 from .wsgi import JWTGuardWSGIMiddleware
 
@@ -89,6 +91,7 @@ __all__ = [
     "RequireScopes",
     "RevocationUnavailable",
     "Roles",
+    "Rule",
     "Scopes",
     "Settings",
     "SignatureInvalid",
@@ -99,6 +102,7 @@ __all__ = [
     "TokenMissing",
     "TokenNotYetValid",
     "TokenRevoked",
+    "UnsafePath",
     "VerificationKey",
     "__version__",
     "authorize",

@@ -21,7 +21,10 @@ from typing import Any
 
 from .errors import ClaimInvalid, ConfigurationError
 
-__all__ = ["ABSENT", "ClaimPath", "collect", "kind"]
+__all__ = ["ABSENT", "TENANT", "ClaimPath", "collect", "kind"]
+
+#: The placeholder of a multi-tenant issuer template (`Issuer(issuer="https://host/{tenant}/v2.0", ...)`).
+TENANT = "{tenant}"
 
 _NOTHING: frozenset[str] = frozenset()
 

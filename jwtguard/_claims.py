@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from ._claim_path import TENANT, ClaimPath, collect
 from ._jose import LAST_NUMERIC_DATE, media_type, numeric_date
 from .errors import (
     AudienceInvalid,
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .principal import scopes_from_claims
 
-__all__ = ["ACCESS_TOKEN_TYPES", "CheckedClaims", "ClaimPolicy", "Step"]
+__all__ = ["ACCESS_TOKEN_TYPES", "CheckedClaims", "ClaimPolicy", "Step", "tenant_in"]
 
 # With `token_types` unset these `typ` media types are the ones accepted as access tokens; any other "+jwt"
 # type names another kind of JWT (a DPoP proof, a security event, a logout token) and is refused.
@@ -44,12 +45,15 @@ _MIN_INT = -(2**53)  # NumericDates below this are not exact as floats: the step
 
 
 class CheckedClaims(NamedTuple):
-    """What the checks read: the granted scopes, and the times the token cache re-checks on every hit."""
+    """What the checks read: the granted scopes, the times the token cache re-checks on every hit, and the
+    roles and permissions found at the configured claim paths."""
 
     scopes: frozenset[str]
     exp: float
     nbf: float | None
     iat: float | None
+    roles: frozenset[str]
+    permissions: frozenset[str]
 
 
 class Step(NamedTuple):
@@ -72,8 +76,22 @@ class ClaimPolicy:
         max_lifetime: float | None = None,
         required_claims: Iterable[str] = (),
         claim_values: Mapping[str, Iterable[str]] | None = None,
+        audience_claim: str = "aud",
+        role_claims: Iterable[str] = (),
+        permission_claims: Iterable[str] = (),
+        tenants: Iterable[str] | None = None,
+        tenant_claim: str | None = None,
     ) -> None:
-        self.issuers = frozenset(issuers)
+        """`issuers` may hold templates with `{tenant}` (see `Issuer`); `tenants` None accepts any tenant."""
+        names = tuple(issuers)
+        self.issuers = frozenset(name for name in names if TENANT not in name)
+        # A template "https://host/{tenant}/v2.0" as ("https://host/", "/v2.0"): `iss` is prefix + tenant + suffix.
+        self.templates = tuple(tuple(name.split(TENANT, 1)) for name in names if TENANT in name)
+        self.tenants = None if tenants is None else frozenset(tenants)
+        self.tenant_claim = tenant_claim
+        self.audience_claim = audience_claim
+        self.role_claims = tuple(ClaimPath.parse(path, "role_claims") for path in role_claims)
+        self.permission_claims = tuple(ClaimPath.parse(path, "permission_claims") for path in permission_claims)
         self.audiences = frozenset(audiences)
         self.leeway = float(leeway)
         self.token_types = frozenset(media_type(typ) for typ in token_types)
@@ -82,7 +100,16 @@ class ClaimPolicy:
         self.claim_values = {name: frozenset(values) for name, values in (claim_values or {}).items()}
         # Whether `check`'s one expression may decide a valid token: only when no check beyond the common
         # ones is configured (computed once, so the expression tests one flag instead of four settings).
-        self._plain = not self.token_types and max_lifetime is None and not self.required_claims and not claim_values
+        self._plain = (
+            not self.token_types
+            and max_lifetime is None
+            and not self.required_claims
+            and not claim_values
+            and audience_claim == "aud"
+            and not self.templates
+            and not self.role_claims
+            and not self.permission_claims
+        )
         self.steps = (
             Step("token type", lambda header, claims, now: self.check_type(header)),
             Step("expiry", lambda header, claims, now: self.check_time_window(_exp(claims), None, None, now)),
@@ -92,6 +119,7 @@ class ClaimPolicy:
             Step("audience", lambda header, claims, now: self.check_audience(claims)),
             Step("required claims", lambda header, claims, now: self.check_required(claims)),
             Step("scope claim", lambda header, claims, now: self.check_scope_claim(claims)),
+            Step("roles and permissions", lambda header, claims, now: self.read_roles(claims)),
         )
 
     def check(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> CheckedClaims:
@@ -139,7 +167,14 @@ class ClaimPolicy:
                 scopes = self.check_scope_claim(claims)
             return tuple.__new__(
                 CheckedClaims,
-                (scopes, float(exp), None if nbf is None else float(nbf), None if iat is None else float(iat)),
+                (
+                    scopes,
+                    float(exp),
+                    None if nbf is None else float(nbf),
+                    None if iat is None else float(iat),
+                    _NONE,
+                    _NONE,
+                ),
             )
         return self._check_step_by_step(header, claims, now)
 
@@ -152,7 +187,8 @@ class ClaimPolicy:
         self.check_issuer(claims)
         self.check_audience(claims)
         self.check_required(claims)
-        return CheckedClaims(self.check_scope_claim(claims), exp, nbf, iat)
+        scopes = self.check_scope_claim(claims)
+        return CheckedClaims(scopes, exp, nbf, iat, *self.read_roles(claims))
 
     def check_type(self, header: Mapping[str, Any]) -> None:
         typ = header.get("typ")
@@ -201,11 +237,28 @@ class ClaimPolicy:
         iss = claims.get("iss")
         if iss is not None and not isinstance(iss, str):
             raise ClaimInvalid("'iss' is not a string", claim="iss")
-        if self.issuers and iss not in self.issuers:
-            raise IssuerInvalid("iss is absent" if iss is None else "iss is not a configured issuer", claim="iss")
+        if (not self.issuers and not self.templates) or iss in self.issuers:
+            return
+        if iss is None:
+            raise IssuerInvalid("iss is absent", claim="iss")
+        for prefix, suffix in self.templates:
+            tenant = tenant_in(iss, prefix, suffix)
+            if tenant is None:
+                continue
+            if self.tenants is not None and tenant not in self.tenants:
+                raise IssuerInvalid("iss names a tenant that is not in tenants", claim="iss")
+            if claims.get(self.tenant_claim or "") != tenant:
+                raise IssuerInvalid(f"iss names another tenant than the {self.tenant_claim!r} claim", claim="iss")
+            return
+        raise IssuerInvalid("iss is not a configured issuer", claim="iss")
+
+    def read_roles(self, claims: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
+        """The roles and permissions at the configured claim paths; `ClaimInvalid` naming a path of the wrong shape."""
+        return collect(claims, self.role_claims), collect(claims, self.permission_claims)
 
     def check_audience(self, claims: Mapping[str, Any]) -> None:
-        aud = claims.get("aud")
+        name = self.audience_claim
+        aud = claims.get(name)
         audiences: tuple[str, ...]
         if aud is None:
             audiences = ()
@@ -214,10 +267,10 @@ class ClaimPolicy:
         elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
             audiences = tuple(aud)
         else:
-            raise ClaimInvalid("'aud' is neither a string nor a list of strings", claim="aud")
+            raise ClaimInvalid(f"{name!r} is neither a string nor a list of strings", claim=name)
         if self.audiences and self.audiences.isdisjoint(audiences):
             raise AudienceInvalid(
-                "aud is absent" if aud is None else "no aud value is a configured audience", claim="aud"
+                f"{name} is absent" if aud is None else f"no {name} value is a configured audience", claim=name
             )
 
     def check_required(self, claims: Mapping[str, Any]) -> None:
@@ -245,6 +298,14 @@ class ClaimPolicy:
         if scopes is None:
             raise ClaimInvalid("'scope' is not a string, or 'scp' not a string or list of strings", claim="scope")
         return scopes
+
+
+def tenant_in(iss: str, prefix: str, suffix: str) -> str | None:
+    """The tenant `iss` names when it is `prefix` + tenant + `suffix` (a non-empty tenant without '/')."""
+    if len(iss) <= len(prefix) + len(suffix) or not iss.startswith(prefix) or not iss.endswith(suffix):
+        return None
+    tenant = iss[len(prefix) : len(iss) - len(suffix)]
+    return None if "/" in tenant else tenant
 
 
 def _exp(claims: Mapping[str, Any]) -> float:

@@ -59,6 +59,7 @@ __all__ = [
     "TokenMissing",
     "TokenNotYetValid",
     "TokenRevoked",
+    "UnsafePath",
     "fingerprint",
 ]
 
@@ -180,6 +181,14 @@ class InvalidRequest(AuthError):
     error = "invalid_request"
     title = "Malformed Authorization header"
     description = "The Authorization header must be exactly 'Bearer <token>', sent once."
+
+
+class UnsafePath(InvalidRequest):
+    """Raised, when per-route rules are configured, for a route path with an empty or dot segment (`//`,
+    `/./`, `/../`): routers and proxies disagree on what such a path names, so no rule can be said to cover it."""
+
+    title = "Malformed request path"
+    description = "The request path must not contain empty or dot segments ('//', '/./', '/../')."
 
 
 class TokenInQuery(InvalidRequest):

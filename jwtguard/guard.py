@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from ._claims import ClaimPolicy
+from ._claims import ClaimPolicy, tenant_in
 from ._jose import verify_signature
 from ._logging import LOG_RECORDS
 from ._request import RequestInfo
@@ -40,8 +41,9 @@ from .errors import (
 )
 from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
-from .principal import Principal, Requirement, ScopeRequirement
+from .principal import Principal, Requirement, ScopeRequirement, require
 from .responses import RenderedError, Renderer
+from .rules import Rule, RuleSet
 from .settings import Issuer, Settings, redact_url
 
 __all__ = ["CacheStats", "Candidate", "Guard", "guard_from", "key_set_for"]
@@ -195,26 +197,41 @@ class Guard:
         trusted = settings.trusted_issuers
         if key_set is not None and len(trusted) != 1:
             raise ConfigurationError("key_set= replaces the key set of a single issuer; use fetcher= instead")
-        # Everything derivable from settings is derived once, here.
+        # Everything derivable from settings is derived once, here. Issuers with one key source share its key
+        # set (the v1 and v2 issuers of one Entra tenant, say): one cache, one refresh.
+        key_sets: dict[tuple[str | None, str | None, str | None], KeySet] = {}
+        for entry in trusted:
+            source = _key_source(entry)
+            if source not in key_sets:
+                key_sets[source] = key_set or key_set_for(settings, entry, fetcher=fetcher, clock=key_clock)
         self._routes = tuple(
             _Route(
                 names=frozenset(entry.names),
                 algorithms=frozenset(entry.algorithms or ()),
-                key_set=key_set or key_set_for(settings, entry, fetcher=fetcher, clock=key_clock),
+                key_set=key_sets[_key_source(entry)],
                 policy=ClaimPolicy(
                     issuers=entry.names,
                     audiences=entry.audience or (),
                     leeway=settings.leeway,
-                    token_types=settings.token_types,
-                    max_lifetime=settings.max_token_lifetime,
-                    required_claims=settings.required_claims,
-                    claim_values=settings.required_claim_values,
+                    token_types=entry.token_types or (),
+                    max_lifetime=entry.max_token_lifetime,
+                    required_claims=entry.required_claims or (),
+                    claim_values=entry.required_claim_values,
+                    audience_claim=entry.audience_claim or "aud",
+                    role_claims=entry.role_claims or (),
+                    permission_claims=entry.permission_claims or (),
+                    tenants=None if entry.tenants == "any" else entry.tenants,
+                    tenant_claim=entry.tenant_claim,
                 ),
             )
             for entry in trusted
         )
         self._by_issuer = (
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
+        )
+        # Issuer templates, as (prefix, suffix, route): `iss` routes to the first whose prefix and suffix it has.
+        self._templates = tuple(
+            (prefix, suffix, route) for route in self._routes for prefix, suffix in route.policy.templates
         )
         self._revocation_hook = settings.revocation_hook
         self._sources: tuple[TokenSource, ...] = (AUTHORIZATION_HEADER,)
@@ -239,8 +256,11 @@ class Guard:
         self._token_cache: TokenCache[_Verified] | None = (
             TokenCache(settings.token_cache_size, settings.token_cache_max_bytes) if settings.token_cache_size else None
         )
+        # Per-route rules, `exclude_paths` first as public ones; without rules, exclusions are checked alone.
+        rules = settings.route_rules
+        self._rules = RuleSet([*(Rule(path, "public") for path in settings.exclude_paths), *rules]) if rules else None
         exact, prefixes = set(), []
-        for path in settings.exclude_paths:
+        for path in () if rules else settings.exclude_paths:
             if path.endswith("/*"):
                 exact.add(path[:-2] or "/")
                 prefixes.append(path[:-1])
@@ -249,7 +269,7 @@ class Guard:
         self._excluded_exact = frozenset(exact)
         self._excluded_prefixes = tuple(prefixes)
         # The adapters' hot path (`accept_cached`) serves cache hits of requests no other policy applies to.
-        fast = not exact and self._revocation_hook is None and self._token_cache is not None
+        fast = not exact and not rules and self._revocation_hook is None and self._token_cache is not None
         self._fast_entries = self._token_cache.entries if fast and self._token_cache is not None else None
 
     @property
@@ -387,7 +407,7 @@ class Guard:
             exc.context = _context(parsed, token)
             raise
         try:
-            scopes, exp, nbf, iat = route.policy.check(header, claims, self._clock())
+            scopes, exp, nbf, iat, roles, permissions = route.policy.check(header, claims, self._clock())
         except AuthError as exc:
             exc.context = _context(parsed, token, claims)
             raise
@@ -401,7 +421,7 @@ class Guard:
         verified = tuple.__new__(
             _Verified,
             (
-                Principal._verified(claims, scopes, kid, alg, token),
+                Principal._verified(claims, scopes, kid, alg, token, roles, permissions),
                 route,
                 key,
                 kid,
@@ -570,6 +590,8 @@ class Guard:
             raise IssuerInvalid("more 'iss' members than any issuer writes")
         for value in candidates:
             route = self._by_issuer.get(value) if isinstance(value, str) else None
+            if route is None and self._templates and isinstance(value, str):
+                route = next((r for prefix, suffix, r in self._templates if tenant_in(value, prefix, suffix)), None)
             if route is not None:
                 return route  # the first that names a configured issuer; a nested one cannot win later
         if not candidates:
@@ -650,7 +672,12 @@ class Guard:
         Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
         in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
         """
+        rule = None
         try:
+            if self._rules is not None:
+                rule = self._rules.match(request.method, _route_path(request))
+                if rule is not None and rule.public:
+                    return None
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
             credentials = (
@@ -659,8 +686,10 @@ class Guard:
                 else authorization
             )
             verified, cached = self._authenticate_sync(credentials)
+            if rule is not None and rule.requirement is not None:
+                require(verified.principal, rule.requirement)
         except AuthError as exc:
-            self._refuse(exc, request)
+            self._refuse(exc, request, rule)
             return None
         return self._accept(verified, request, cached=cached)
 
@@ -668,7 +697,12 @@ class Guard:
         self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
     ) -> Principal | None:
         """Like `check_request`, for the event loop; a cached token is decided without awaiting anything."""
+        rule = None
         try:
+            if self._rules is not None:
+                rule = self._rules.match(request.method, _route_path(request))
+                if rule is not None and rule.public:
+                    return None
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
             credentials = (
@@ -681,8 +715,10 @@ class Guard:
                 verified, cached = await self._continue_async(step, credentials)
             else:
                 verified, cached = self._settle(step)
+            if rule is not None and rule.requirement is not None:
+                require(verified.principal, rule.requirement)
         except AuthError as exc:
-            self._refuse(exc, request)
+            self._refuse(exc, request, rule)
             return None
         return self._accept(verified, request, cached=cached)
 
@@ -711,9 +747,11 @@ class Guard:
                 observer.accepted(principal, principal.token_context, request, cached=cached)
         return principal
 
-    def _refuse(self, error: AuthError, request: RequestInfo) -> None:
-        """Returns when the request may pass anonymously (`allow_anonymous`, no credentials); else raises."""
-        if self._allow_anonymous and isinstance(error, TokenMissing):
+    def _refuse(self, error: AuthError, request: RequestInfo, rule: Rule | None = None) -> None:
+        """Returns when the request may pass anonymously (no credentials, and its rule says `anonymous`, or no
+        rule applies and `allow_anonymous` is set); else raises."""
+        anonymous = self._allow_anonymous if rule is None else rule.anonymous
+        if anonymous and isinstance(error, TokenMissing):
             return
         for observer in self._observers:
             observer.refused(error, request)
@@ -785,6 +823,16 @@ def _parse(token: str) -> ParsedToken:
     except AuthError as exc:
         exc.context = TokenContext(token=token)
         raise
+
+
+def _key_source(entry: Issuer) -> tuple[str | None, str | None, str | None]:
+    """What identifies an issuer's key source: its JWKS URL, its discovery issuer, or its static JWKS."""
+    static = entry.static_jwks
+    return (
+        entry.jwks_uri,
+        entry.names[0] if entry.discovery else None,
+        None if static is None else json.dumps(static, sort_keys=True),
+    )
 
 
 def _route_path(request: RequestInfo) -> str:

@@ -122,7 +122,6 @@ class Principal:
         kid: str | None,
         alg: str,
         token: str,
-        *,
         roles: frozenset[str] = _NO_NAMES,
         permissions: frozenset[str] = _NO_NAMES,
     ) -> Principal:

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._claim_path import TENANT, ClaimPath
 from ._fetch import check_key_url, redact_url
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 from .principal import check_scopes
+from .rules import Rule, rules_from
 
 # SUPPORTED_ALGORITHMS (from _jose), the hook types (from hooks) and the URL rules (from _fetch) are
 # re-exported: they were first documented here.
@@ -88,6 +90,25 @@ def _claim_values(value: object) -> dict[str, tuple[str, ...]]:
             raise ConfigurationError(f"required_claim_values[{name!r}] lists no value")
         result[name] = values
     return result
+
+
+def _claim_paths(value: str | Sequence[str] | None, where: str) -> tuple[str, ...]:
+    paths = _as_tuple(value, where)
+    for path in paths:
+        ClaimPath.parse(path, where)  # raises ConfigurationError naming it
+    return paths
+
+
+def _check_claim_name(value: object, where: str) -> None:
+    if not isinstance(value, str) or not value or not _PRINTABLE_ASCII.fullmatch(value):
+        raise ConfigurationError(f"{where} must be a claim name, got {value!r}")
+
+
+def _check_lifetime(value: object, where: str) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
+    ):
+        raise ConfigurationError(f"{where} must be a positive number of seconds, got {value!r}")
 
 
 def _issuer_entries(value: object) -> tuple[object, ...]:
@@ -180,9 +201,15 @@ def _check_key_source(
 class Issuer:
     """One trusted issuer with its own key source, for `Settings(issuers=[...])`.
 
-    `issuer` is the exact `iss` (or several that share these keys). `audience` and `algorithms` left as
-    None take the top-level `Settings` values. Each issuer gets its own key cache, refresh limits and
-    failure state.
+    `issuer` is the exact `iss` (or several that share these keys). The claim policy fields left as None
+    (`audience`, `algorithms`, `audience_claim`, `required_claims`, `required_claim_values`, `token_types`,
+    `role_claims`, `permission_claims`, `max_token_lifetime`) take the top-level `Settings` values. Each
+    issuer gets its own key cache, refresh limits and failure state; issuers with the same key source share one.
+
+    A multi-tenant issuer is a template: `issuer` holds `{tenant}` once
+    (`https://login.microsoftonline.com/{tenant}/v2.0`), `tenants` lists the accepted tenants (or is `"any"`),
+    and `tenant_claim` names the claim that must equal the tenant in `iss` (`tid`). A template needs `jwks_uri`
+    or `jwks`: there is no single discovery document to read.
     """
 
     issuer: str | Sequence[str]
@@ -191,31 +218,72 @@ class Issuer:
     jwks_uri: str | None = None
     discovery: bool = False
     jwks: Mapping[str, Any] | str | Path | None = None
+    audience_claim: str | None = None
+    required_claims: Sequence[str] | None = None
+    required_claim_values: Mapping[str, str | Sequence[str]] | None = None
+    token_types: Sequence[str] | None = None
+    role_claims: Sequence[str] | None = None
+    permission_claims: Sequence[str] | None = None
+    max_token_lifetime: float | None = None
+    tenants: Sequence[str] | str | None = None
+    tenant_claim: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         if not isinstance(self.discovery, bool):
             raise ConfigurationError(f"issuers[].discovery must be true or false, got {self.discovery!r}")
         set_(self, "issuer", _as_tuple(self.issuer, "issuers[].issuer"))
-        if self.audience is not None:
-            set_(self, "audience", _as_tuple(self.audience, "issuers[].audience"))
+        for name in ("audience", "algorithms", "required_claims", "token_types"):
+            if getattr(self, name) is not None:
+                set_(self, name, _as_tuple(getattr(self, name), f"issuers[].{name}"))
+        for name in ("role_claims", "permission_claims"):
+            if getattr(self, name) is not None:
+                set_(self, name, _claim_paths(getattr(self, name), f"issuers[].{name}"))
+        if self.required_claim_values is not None:
+            set_(self, "required_claim_values", _claim_values(self.required_claim_values))
         if self.algorithms is not None:
-            set_(self, "algorithms", _as_tuple(self.algorithms, "issuers[].algorithms"))
             _check_algorithms(self.algorithms, "issuers[].algorithms")
+        if self.audience_claim is not None:
+            _check_claim_name(self.audience_claim, "issuers[].audience_claim")
+        _check_lifetime(self.max_token_lifetime, "issuers[].max_token_lifetime")
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         if not self.issuer:
             raise ConfigurationError("issuers[].issuer must name at least one exact 'iss' value")
-        _check_key_source(
-            self.jwks_uri, self.discovery, self.jwks, self.names, f"issuer {redact_url(self.names[0])!r}: "
-        )
+        where = f"issuer {redact_url(self.names[0])!r}: "
+        self._check_template(where)
+        _check_key_source(self.jwks_uri, self.discovery, self.jwks, self.names, where)
+
+    def _check_template(self, where: str) -> None:
+        templates = [name for name in self.names if TENANT in name]
+        if not templates:
+            if self.tenants is not None or self.tenant_claim is not None:
+                raise ConfigurationError(f"{where}tenants and tenant_claim need an issuer with {TENANT} in it")
+            return
+        for name in templates:
+            if name.count(TENANT) != 1 or "{" in name.replace(TENANT, ""):
+                raise ConfigurationError(f"{where}an issuer template holds {TENANT} exactly once")
+        if self.discovery:
+            raise ConfigurationError(f"{where}an issuer template cannot use discovery: set jwks_uri (or jwks)")
+        if self.tenant_claim is None:
+            raise ConfigurationError(f"{where}an issuer template needs tenant_claim (the claim holding the tenant)")
+        _check_claim_name(self.tenant_claim, f"{where}tenant_claim")
+        if self.tenants == "any":
+            logger.warning("jwtguard: %sany tenant is accepted (tenants='any')", where)
+        elif isinstance(self.tenants, str) or not _as_tuple(self.tenants, f"{where}tenants"):
+            raise ConfigurationError(f"{where}tenants must list the accepted tenants, or be 'any'")
+        else:
+            tenants = _as_tuple(self.tenants, f"{where}tenants")
+            if any("/" in tenant for tenant in tenants):
+                raise ConfigurationError(f"{where}a tenant never contains '/'")
+            object.__setattr__(self, "tenants", tenants)
 
     def __repr__(self) -> str:
         return _repr(self, _URL_FIELDS)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The exact `iss` values this entry accepts."""
+        """The `iss` values this entry accepts: exact, or templates holding `{tenant}`."""
         return _as_tuple(self.issuer, "issuers[].issuer")  # a tuple already, since __post_init__
 
     @property
@@ -295,6 +363,16 @@ class Settings:
     """The longest accepted `exp - iat` in seconds (then `iat` is required); None for no limit."""
     required_claim_values: Mapping[str, str | Sequence[str]] = dataclasses.field(default_factory=dict)
     """Claims that must equal one of the given strings exactly, e.g. `{"azp": "my-client"}`."""
+    audience_claim: str = "aud"
+    """The claim the audience check reads: `aud`, or another for tokens without one (Cognito's `client_id`)."""
+    role_claims: Sequence[str] = ()
+    """Claim paths holding the token's roles (`realm_access.roles`, `"https://example.com/roles"`,
+    `cognito:groups`): lists, space-separated strings, or objects keyed by role."""
+    permission_claims: Sequence[str] = ()
+    """Claim paths holding the token's permissions (Auth0's `permissions`), read like `role_claims`."""
+    rules: Sequence[Rule | str | Mapping[str, Any]] = ()
+    """Per-route rules, first match wins: `METHODS PATH ACCESS` (`GET /orders/* scope:orders.read | role:admin`),
+    ACCESS being `public`, `anonymous`, `authenticated` or a requirement; other requests need a valid token."""
     insecure_allow_any_issuer: bool = False
     """Skip the `iss` check (warned about at start-up): any issuer whose keys you trust may mint tokens."""
     insecure_allow_any_audience: bool = False
@@ -316,6 +394,9 @@ class Settings:
         set_(self, "exclude_paths", _as_tuple(self.exclude_paths, "exclude_paths"))
         set_(self, "token_types", _as_tuple(self.token_types, "token_types"))
         set_(self, "required_claim_values", _claim_values(self.required_claim_values))
+        set_(self, "role_claims", _claim_paths(self.role_claims, "role_claims"))
+        set_(self, "permission_claims", _claim_paths(self.permission_claims, "permission_claims"))
+        set_(self, "rules", rules_from(self.rules))
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
@@ -330,6 +411,11 @@ class Settings:
     def audiences(self) -> tuple[str, ...]:
         """The accepted audiences (exact strings) at the top level."""
         return _as_tuple(self.audience, "audience")  # a tuple already, since __post_init__
+
+    @property
+    def route_rules(self) -> tuple[Rule, ...]:
+        """The per-route `rules`, as `Rule` objects."""
+        return rules_from(self.rules)  # Rule objects already, since __post_init__
 
     @property
     def static_jwks(self) -> Mapping[str, Any] | None:
@@ -348,8 +434,7 @@ class Settings:
             return tuple(
                 dataclasses.replace(
                     entry,
-                    audience=self.audience if entry.audience is None else entry.audience,
-                    algorithms=self.algorithms if entry.algorithms is None else entry.algorithms,
+                    **{name: getattr(self, name) for name in _INHERITED if getattr(entry, name) is None},
                 )
                 for entry in entries
             )
@@ -361,6 +446,9 @@ class Settings:
             ("jwks_uri", self.jwks_uri),
             ("discovery", self.discovery),
             ("jwks", self.jwks),
+            ("tenants", None),
+            ("tenant_claim", None),
+            *((name, getattr(self, name)) for name in _INHERITED),
         ):
             object.__setattr__(single, name, value)
         return (single,)
@@ -399,6 +487,11 @@ class Settings:
                         f"issuer {shown!r}: audience is required (in the entry or at the top level)"
                     )
         else:
+            if any(TENANT in name for name in issuer_names):
+                raise ConfigurationError(
+                    f"issuer: a template with {TENANT} goes in issuers=[Issuer(issuer=..., tenants=[...], "
+                    "tenant_claim=..., jwks_uri=...)]"
+                )
             _check_key_source(self.jwks_uri, self.discovery, self.jwks, issuer_names, "")
             if not issuer_names and not self.insecure_allow_any_issuer:
                 raise ConfigurationError(
@@ -449,14 +542,8 @@ class Settings:
             raise ConfigurationError(f"token_cache_size must be a whole number, 0 to turn it off, got {size!r}")
 
         check_scopes(self.required_scopes, "required_scopes")
-        if self.max_token_lifetime is not None and (
-            isinstance(self.max_token_lifetime, bool)
-            or not isinstance(self.max_token_lifetime, int | float)
-            or not 0 < self.max_token_lifetime < math.inf
-        ):
-            raise ConfigurationError(
-                f"max_token_lifetime must be a positive number of seconds, got {self.max_token_lifetime!r}"
-            )
+        _check_lifetime(self.max_token_lifetime, "max_token_lifetime")
+        _check_claim_name(self.audience_claim, "audience_claim")
         for path in self.exclude_paths:
             if not path.startswith("/"):
                 raise ConfigurationError(f"exclude_paths: {path!r} must start with '/'")
@@ -537,7 +624,29 @@ _FLOAT_FIELDS = frozenset(
 )
 _INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes", "token_cache_size", "token_cache_max_bytes"})
 _LIST_FIELDS = frozenset(
-    {"issuer", "audience", "algorithms", "required_claims", "required_scopes", "exclude_paths", "token_types"}
+    {
+        "issuer",
+        "audience",
+        "algorithms",
+        "required_claims",
+        "required_scopes",
+        "exclude_paths",
+        "token_types",
+        "role_claims",
+        "permission_claims",
+    }
+)
+#: The claim policy settings an `Issuer` may set for itself; None there takes the top-level value.
+_INHERITED = (
+    "audience",
+    "algorithms",
+    "audience_claim",
+    "required_claims",
+    "required_claim_values",
+    "token_types",
+    "role_claims",
+    "permission_claims",
+    "max_token_lifetime",
 )
 
 
