@@ -229,6 +229,9 @@ class Guard:
         self._by_issuer = (
             {name: route for route in self._routes for name in route.names} if settings.multi_issuer else None
         )
+        for route in self._routes:
+            if route.policy.templates and route.policy.tenants is None:
+                logger.warning("jwtguard: issuer %s accepts tokens of any tenant (tenants='any')", route.label)
         # Issuer templates, as (prefix, suffix, route): `iss` routes to the first whose prefix and suffix it has.
         self._templates = tuple(
             (prefix, suffix, route) for route in self._routes for prefix, suffix in route.policy.templates

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigurationError, UnsafePath
-from .principal import Requirement, parse_requirement, to_requirement
+from .principal import Requirement, to_requirement
 
 __all__ = ["ACCESS_LEVELS", "Rule", "RuleSet", "rules_from"]
 
@@ -60,8 +60,9 @@ class Rule:
         requirement: Requirement | None = None
         if isinstance(self.access, str) and self.access.strip() in ACCESS_LEVELS:
             set_(self, "access", self.access.strip())
-        else:
+        else:  # the text form becomes the requirement it names, so equal rules compare equal
             requirement = to_requirement(self.access, where)
+            set_(self, "access", requirement)
         set_(self, "requirement", requirement)
 
     @classmethod
@@ -127,10 +128,7 @@ def _from_mapping(entry: Mapping[str, Any], where: str) -> Rule:
     unknown = sorted(set(values) - {"path", "access", "methods"})
     if unknown or "path" not in values:
         raise ConfigurationError(f"{where}: a rule mapping has 'path', and optionally 'access' and 'methods'")
-    access = values.get("access", "authenticated")
-    if isinstance(access, str) and access.strip() not in ACCESS_LEVELS:
-        access = parse_requirement(access, where)
-    return Rule(values["path"], access, values.get("methods", ("*",)))
+    return Rule(values["path"], values.get("access", "authenticated"), values.get("methods", ("*",)))
 
 
 class RuleSet:

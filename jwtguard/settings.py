@@ -269,7 +269,7 @@ class Issuer:
             raise ConfigurationError(f"{where}an issuer template needs tenant_claim (the claim holding the tenant)")
         _check_claim_name(self.tenant_claim, f"{where}tenant_claim")
         if self.tenants == "any":
-            logger.warning("jwtguard: %sany tenant is accepted (tenants='any')", where)
+            pass  # allowed, and loud: the guard logs it when it starts
         elif isinstance(self.tenants, str) or not _as_tuple(self.tenants, f"{where}tenants"):
             raise ConfigurationError(f"{where}tenants must list the accepted tenants, or be 'any'")
         else:
