@@ -44,16 +44,9 @@ _NONE: frozenset[str] = frozenset()
 _MIN_INT = -(2**53)  # NumericDates below this are not exact as floats: the steps decide them
 
 
-class CheckedClaims(NamedTuple):
-    """What the checks read: the granted scopes, the times the token cache re-checks on every hit, and the
-    roles and permissions found at the configured claim paths."""
-
-    scopes: frozenset[str]
-    exp: float
-    nbf: float | None
-    iat: float | None
-    roles: frozenset[str]
-    permissions: frozenset[str]
+#: What `ClaimPolicy.check` returns: the granted scopes; `exp`, `nbf` and `iat` (the times the token cache
+#: re-checks on every hit); the roles and the permissions. A plain tuple, which unpacks in one step.
+CheckedClaims = tuple[frozenset[str], float, float | None, float | None, frozenset[str], frozenset[str]]
 
 
 class Step(NamedTuple):
@@ -156,8 +149,8 @@ class ClaimPolicy:
             and (type(sub) is str or (sub is None and "sub" not in claims))
             and (type(jti) is str or (jti is None and "jti" not in claims))
         ):
-            # The scope claim's common spellings inline (`check_scope_claim` decides the others), and the
-            # result built without the named tuple's Python-level constructor: this runs for every new token.
+            # The scope claim's common spellings inline (`check_scope_claim` decides the others): this runs
+            # for every new token.
             scope = claims.get("scope")
             if type(scope) is str:
                 scopes = frozenset(scope.split(" ")) - _EMPTY
@@ -165,16 +158,13 @@ class ClaimPolicy:
                 scopes = _NONE
             else:
                 scopes = self.check_scope_claim(claims)
-            return tuple.__new__(
-                CheckedClaims,
-                (
-                    scopes,
-                    float(exp),
-                    None if nbf is None else float(nbf),
-                    None if iat is None else float(iat),
-                    _NONE,
-                    _NONE,
-                ),
+            return (
+                scopes,
+                float(exp),
+                None if nbf is None else float(nbf),
+                None if iat is None else float(iat),
+                _NONE,
+                _NONE,
             )
         return self._check_step_by_step(header, claims, now)
 
@@ -188,7 +178,8 @@ class ClaimPolicy:
         self.check_audience(claims)
         self.check_required(claims)
         scopes = self.check_scope_claim(claims)
-        return CheckedClaims(scopes, exp, nbf, iat, *self.read_roles(claims))
+        roles, permissions = self.read_roles(claims)
+        return scopes, exp, nbf, iat, roles, permissions
 
     def check_type(self, header: Mapping[str, Any]) -> None:
         typ = header.get("typ")
