@@ -67,11 +67,12 @@ RULED = ("/public/", "/orders/", "/admin/")
 BASE_URL = "http://testserver"
 
 
-def _answer(status: int, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
+def _answer(method: str, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
     kept = {name.lower(): value for name, value in headers if name.lower() in JWTGUARD_HEADERS}
     if status == 200:
         kept = {}  # success bodies are each framework's own JSON rendering
-    return Answer(status, kept, json.loads(body))
+    # A response to HEAD has no body (RFC 9110 §9.3.2), whatever a test client makes of what was sent.
+    return Answer(status, kept, None if method == "HEAD" else json.loads(body))
 
 
 def _joined(authorization: Sequence[str]) -> dict[str, str]:
@@ -111,7 +112,7 @@ def _asgi_client(app: Starlette) -> Get:
     def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
         headers = [("Authorization", value) for value in authorization]
         response = client.request(method, BASE_URL + path, headers=headers)
-        return _answer(response.status_code, response.headers.items(), response.content)
+        return _answer(method, response.status_code, response.headers.items(), response.content)
 
     return get
 
@@ -165,7 +166,7 @@ def wsgi_stack(settings: Settings) -> Get:
 
     def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
         response = client.request(method, BASE_URL + path, headers=_joined(authorization))
-        return _answer(response.status_code, response.headers.items(), response.content)
+        return _answer(method, response.status_code, response.headers.items(), response.content)
 
     return get
 
@@ -200,7 +201,7 @@ def flask_stack(settings: Settings) -> Get:
         builder = flask.testing.EnvironBuilder(app, method=method, query_string=query, headers=_joined(authorization))
         builder.path = route  # as sent: the builder would read a path starting '//' as a host
         response = client.open(builder)
-        return _answer(response.status_code, response.headers.items(), response.data)
+        return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get
 
@@ -231,7 +232,7 @@ def django_stack(settings: Settings) -> Get:
         # The middleware is built on the first request, under these settings, and kept by the client.
         with override_settings(JWTGUARD=values):
             response = client.generic(method, BASE_URL + path, headers=_joined(authorization))
-        return _answer(response.status_code, response.items(), response.content)
+        return _answer(method, response.status_code, response.items(), response.content)
 
     return get
 
