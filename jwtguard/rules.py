@@ -12,6 +12,9 @@ rules placed first.
 
 Patterns match the route path (below the mount point; never the mount prefix a client may choose): exactly
 (`/orders`), or as a prefix (`/orders/*` matches `/orders` and everything below it; `/*` matches every path).
+A rule for GET also decides HEAD and WebSocket handshakes (which the log names `WEBSOCKET`): frameworks answer
+HEAD with the GET view, and a handshake is a GET (RFC 6455 §4.1); a rule that left them out would let a request
+it refuses reach the same route all the same.
 With rules configured, a route path with an empty or dot segment (`//`, `/./`, `/../`) is refused with 400
 `invalid_request` before any rule is matched: routers and proxies disagree on what such a path means, so no
 rule can be said to cover it.
@@ -30,13 +33,16 @@ __all__ = ["ACCESS_LEVELS", "Rule", "RuleSet", "rules_from"]
 
 #: The access levels a rule may name instead of a requirement.
 ACCESS_LEVELS = ("public", "anonymous", "authenticated")
+#: The methods a rule for GET decides too: HEAD runs the GET view, a WebSocket handshake is a GET.
+_GET_ALIKE = ("HEAD", "WEBSOCKET")
 _UNSAFE_SEGMENTS = ("//", "/./", "/../")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Requests for `path` (exact, or a prefix ending in `/*`) with one of `methods` (`*`: any) get `access`:
-    `"public"`, `"anonymous"`, `"authenticated"`, or a requirement (an object or its text form)."""
+    """Requests for `path` (exact, or a prefix ending in `/*`) with one of `methods` (`*`: any; GET brings HEAD and
+    WebSocket handshakes) get `access`: `"public"`, `"anonymous"`, `"authenticated"`, or a requirement (an object or
+    its text form)."""
 
     path: str
     access: str | Requirement = "authenticated"
@@ -67,7 +73,7 @@ class Rule:
 
     @classmethod
     def parse(cls, text: str, where: str = "rules") -> Rule:
-        """A rule written `METHODS PATH ACCESS`: `GET,HEAD /orders/* scope:orders.read | role:admin`,
+        """A rule written `METHODS PATH ACCESS`: `GET,POST /orders/* scope:orders.read | role:admin`,
         `* /health public`."""
         parts = text.strip().split(None, 2)
         if len(parts) != 3:
@@ -87,7 +93,8 @@ class Rule:
 
     def matches(self, method: str, path: str) -> bool:
         """True when this rule covers a request for `path` (a route path without unsafe segments)."""
-        if self.methods != ("*",) and method not in self.methods:
+        methods = self.methods
+        if methods != ("*",) and method not in methods and (method not in _GET_ALIKE or "GET" not in methods):
             return False
         pattern = self.path
         if not pattern.endswith("/*"):

@@ -8,7 +8,7 @@ from django.urls import path
 from jwtguard.django import require_scopes
 
 
-def me(request: HttpRequest) -> JsonResponse:
+def me(request: HttpRequest, rest: str = "") -> JsonResponse:
     principal = getattr(request, "principal", None)
     return JsonResponse({"sub": principal.subject if principal else None})
 
@@ -18,4 +18,10 @@ def orders(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"orders": [], "sub": request.principal.subject})  # type: ignore[attr-defined]
 
 
-urlpatterns = [path("me", me), path("orders", orders), path("health", me)]
+urlpatterns = [
+    path("me", me),
+    path("orders", orders),
+    path("health", me),
+    # Decided by per-route rules alone.
+    *(path(f"{area}/<path:rest>", me) for area in ("public", "orders", "admin")),
+]

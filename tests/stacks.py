@@ -1,7 +1,9 @@
-"""The same small API on four stacks (ASGI, plain WSGI, Flask, Django), each behind jwtguard.
+"""The same small API on five stacks (Starlette, FastAPI, plain WSGI, Flask, Django), each behind jwtguard.
 
 Every stack serves `/me` (the subject, or null when anonymous), `/orders` (needs scope `orders:read`,
-checked by that stack's own route-level helper) and `/health`.
+checked by that stack's own route-level helper) and `/health`; and, for per-route rules, `/public/...`,
+`/orders/...` and `/admin/...`, which answer like `/me` and leave every check to the settings (these and
+`/health` take GET and POST).
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import django
 import flask
+import flask.testing
 import httpx
 from django.conf import settings as django_settings
 from django.test import Client as DjangoClient
 from django.test.utils import override_settings
+from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -24,7 +28,15 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import jwtguard.flask
-from jwtguard import Guard, JWTGuardMiddleware, JWTGuardWSGIMiddleware, Principal, Settings, require_scopes
+from jwtguard import (
+    Guard,
+    JWTGuardMiddleware,
+    JWTGuardWSGIMiddleware,
+    Principal,
+    RequireScopes,
+    Settings,
+    require_scopes,
+)
 from jwtguard.errors import AuthError
 from jwtguard.principal import ScopeRequirement, require
 from jwtguard.wsgi import GUARD_KEY, PRINCIPAL_KEY, request_info, respond
@@ -42,14 +54,25 @@ class Answer:
     body: Any  # parsed JSON
 
 
-Get = Callable[[str, Sequence[str]], Answer]
+class Get(Protocol):
+    """Send `method` to `path` (the query, if any, after '?'; percent-encoding as sent) with these
+    `Authorization` header values; the answer as the client sees it."""
+
+    def __call__(self, path: str, authorization: Sequence[str], method: str = "GET") -> Answer: ...
 
 
-def _answer(status: int, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
+#: The route prefixes that per-route rules decide alone: every stack answers them like `/me`.
+RULED = ("/public/", "/orders/", "/admin/")
+#: A client sends the path as given: relative to this base, a path starting '//' would be read as a host.
+BASE_URL = "http://testserver"
+
+
+def _answer(method: str, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
     kept = {name.lower(): value for name, value in headers if name.lower() in JWTGUARD_HEADERS}
     if status == 200:
         kept = {}  # success bodies are each framework's own JSON rendering
-    return Answer(status, kept, json.loads(body))
+    # A response to HEAD has no body (RFC 9110 §9.3.2), whatever a test client makes of what was sent.
+    return Answer(status, kept, None if method == "HEAD" else json.loads(body))
 
 
 def _joined(authorization: Sequence[str]) -> dict[str, str]:
@@ -57,7 +80,7 @@ def _joined(authorization: Sequence[str]) -> dict[str, str]:
     return {"Authorization": ", ".join(authorization)} if authorization else {}
 
 
-# -- ASGI (Starlette) ------------------------------------------------------------------------------
+# -- Starlette -------------------------------------------------------------------------------------
 
 
 async def _asgi_me(request: Request) -> JSONResponse:
@@ -70,16 +93,50 @@ async def _asgi_orders(request: Request) -> JSONResponse:
     return JSONResponse({"orders": [], "sub": request.user.identity})
 
 
-def asgi_stack(settings: Settings) -> Get:
-    app = Starlette(routes=[Route("/me", _asgi_me), Route("/orders", _asgi_orders), Route("/health", _asgi_me)])
+def starlette_stack(settings: Settings) -> Get:
+    app = Starlette(
+        routes=[
+            Route("/me", _asgi_me),
+            Route("/orders", _asgi_orders),
+            Route("/health", _asgi_me, methods=["GET", "POST"]),
+            *(Route(prefix + "{rest:path}", _asgi_me, methods=["GET", "POST"]) for prefix in RULED),
+        ]
+    )
     app.add_middleware(JWTGuardMiddleware, settings=settings)
+    return _asgi_client(app)
+
+
+def _asgi_client(app: Starlette) -> Get:
     client = TestClient(app, client=("127.0.0.1", 50000))
 
-    def get(path: str, authorization: Sequence[str]) -> Answer:
-        response = client.get(path, headers=[("Authorization", value) for value in authorization])
-        return _answer(response.status_code, response.headers.items(), response.content)
+    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
+        headers = [("Authorization", value) for value in authorization]
+        response = client.request(method, BASE_URL + path, headers=headers)
+        return _answer(method, response.status_code, response.headers.items(), response.content)
 
     return get
+
+
+# -- FastAPI ---------------------------------------------------------------------------------------
+
+
+def fastapi_stack(settings: Settings) -> Get:
+    app = FastAPI()
+
+    @app.get("/me")
+    @app.api_route("/health", methods=["GET", "POST"])
+    def me(request: Request) -> dict[str, Any]:
+        principal = request.scope["auth"]
+        return {"sub": principal.subject if isinstance(principal, Principal) else None}
+
+    @app.get("/orders")
+    def orders(principal: Annotated[Principal, Depends(RequireScopes("orders:read"))]) -> dict[str, Any]:
+        return {"orders": [], "sub": principal.subject}
+
+    for prefix in RULED:
+        app.api_route(prefix + "{rest:path}", methods=["GET", "POST"])(me)
+    app.add_middleware(JWTGuardMiddleware, settings=settings)
+    return _asgi_client(app)
 
 
 # -- plain WSGI ------------------------------------------------------------------------------------
@@ -95,7 +152,7 @@ def _bare_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
         except AuthError as exc:
             return respond(guard.reject(exc, request_info(environ)), start_response)
         body: dict[str, Any] = {"orders": [], "sub": principal.subject}
-    elif path in ("/me", "/health"):
+    elif path in ("/me", "/health") or path.startswith(RULED):
         body = {"sub": principal.subject if principal else None}
     else:
         start_response("404 Not Found", [("Content-Type", "application/json")])
@@ -107,9 +164,9 @@ def _bare_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
 def wsgi_stack(settings: Settings) -> Get:
     client = httpx.Client(transport=httpx.WSGITransport(JWTGuardWSGIMiddleware(_bare_wsgi, settings=settings)))
 
-    def get(path: str, authorization: Sequence[str]) -> Answer:
-        response = client.get("http://testserver" + path, headers=_joined(authorization))
-        return _answer(response.status_code, response.headers.items(), response.content)
+    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
+        response = client.request(method, BASE_URL + path, headers=_joined(authorization))
+        return _answer(method, response.status_code, response.headers.items(), response.content)
 
     return get
 
@@ -119,14 +176,17 @@ def wsgi_stack(settings: Settings) -> Get:
 
 def flask_stack(settings: Settings) -> Get:
     app = flask.Flask("jwtguard-tests")
-    app.config.update({f"JWTGUARD_{field.name.upper()}": getattr(settings, field.name) for field in _fields()})
+    app.config.update({f"JWTGUARD_{name.upper()}": value for name, value in _configured(settings).items()})
     jwtguard.flask.JWTGuard(app)
 
     @app.get("/me")
-    @app.get("/health", endpoint="health")
-    def me() -> dict[str, Any]:
+    @app.route("/health", endpoint="health", methods=["GET", "POST"])
+    def me(rest: str = "") -> dict[str, Any]:
         principal = jwtguard.flask.current_principal()
         return {"sub": principal.subject if principal else None}
+
+    for prefix in RULED:
+        app.add_url_rule(prefix + "<path:rest>", endpoint=prefix, view_func=me, methods=["GET", "POST"])
 
     @app.get("/orders")
     @jwtguard.flask.require_scopes("orders:read")
@@ -136,9 +196,12 @@ def flask_stack(settings: Settings) -> Get:
 
     client = app.test_client()
 
-    def get(path: str, authorization: Sequence[str]) -> Answer:
-        response = client.get(path, headers=_joined(authorization))
-        return _answer(response.status_code, response.headers.items(), response.data)
+    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
+        route, _, query = path.partition("?")
+        builder = flask.testing.EnvironBuilder(app, method=method, query_string=query, headers=_joined(authorization))
+        builder.path = route  # as sent: the builder would read a path starting '//' as a host
+        response = client.open(builder)
+        return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get
 
@@ -162,24 +225,29 @@ def configure_django() -> None:
 
 def django_stack(settings: Settings) -> Get:
     configure_django()
-    values = {field.name.upper(): getattr(settings, field.name) for field in _fields()}
+    values = {name.upper(): value for name, value in _configured(settings).items()}
     client = DjangoClient()
 
-    def get(path: str, authorization: Sequence[str]) -> Answer:
+    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
         # The middleware is built on the first request, under these settings, and kept by the client.
         with override_settings(JWTGUARD=values):
-            response = client.get(path, headers=_joined(authorization))
-        return _answer(response.status_code, response.items(), response.content)
+            response = client.generic(method, BASE_URL + path, headers=_joined(authorization))
+        return _answer(method, response.status_code, response.items(), response.content)
 
     return get
 
 
-def _fields() -> list[dataclasses.Field[Any]]:
-    return [field for field in dataclasses.fields(Settings) if field.name != "error_body_hook"]
+def _configured(settings: Settings) -> dict[str, Any]:
+    """`settings` as a framework's configuration spells them: by field name, rules in their text form."""
+    values = {field.name: getattr(settings, field.name) for field in dataclasses.fields(Settings)}
+    del values["error_body_hook"]
+    values["rules"] = [str(rule) for rule in settings.route_rules]
+    return values
 
 
 STACKS: dict[str, Callable[[Settings], Get]] = {
-    "asgi": asgi_stack,
+    "starlette": starlette_stack,
+    "fastapi": fastapi_stack,
     "wsgi": wsgi_stack,
     "flask": flask_stack,
     "django": django_stack,

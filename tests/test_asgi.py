@@ -169,6 +169,22 @@ def test_websocket_is_refused_before_accept_with_an_http_denial(
     assert record["path"] == "/ws"
 
 
+def test_a_rule_for_get_decides_the_websocket_handshake(settings: Settings, issuer: DevIssuer) -> None:
+    # A handshake is a GET (RFC 6455 §4.1): the rule that guards the path's GET guards its WebSocket.
+    ruled = Settings(**{**_fields(settings), "rules": ["GET /ws scope:orders:read"]})
+    with TestClient(starlette_app(ruled)) as client:
+        with (
+            pytest.raises(WebSocketDenialResponse) as denial,
+            client.websocket_connect("/ws", headers=auth(issuer.token(scopes=["profile"]))),
+        ):
+            pass  # pragma: no cover  # the connection is never accepted
+        assert denial.value.status_code == 403
+        assert denial.value.json()["code"] == "insufficient_scope"
+        reader = issuer.token(subject="reader", scopes=["orders:read"])
+        with client.websocket_connect("/ws", headers=auth(reader)) as websocket:
+            assert websocket.receive_text() == "reader"
+
+
 def test_websocket_without_the_denial_extension_is_closed_with_1008(settings: Settings) -> None:
     called: list[Scope] = []
 

@@ -1,4 +1,5 @@
-"""One table of cases run against ASGI, plain WSGI, Flask and Django: identical status, headers, body and log."""
+"""One table of cases run against Starlette, FastAPI, plain WSGI, Flask and Django: identical status, headers, body
+and log."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
 
 import jwt
 import pytest
 
-from jwtguard import TokenInQuery
+from jwtguard import InsufficientScope, TokenInQuery
 from jwtguard.testing import DevIssuer, SigningKey
 
 from .conftest import dead_url, records
@@ -34,18 +37,125 @@ LOG_FIELDS = (
 )
 
 
+Authorization = Callable[[DevIssuer, dict[str, SigningKey]], list[str]]  # (issuer, other keys) -> header values
+
+
 @dataclass(frozen=True)
 class Case:
     variant: str
     path: str
-    authorization: Callable[[DevIssuer, dict[str, SigningKey]], list[str]]
+    authorization: Authorization
     status: int
     code: str | None  # None: the request reaches the app
     query: str = ""  # "{token}" stands for a valid token, which must then show up in no answer or log
+    method: str = "GET"
+    body: Any = None  # when given: what the app answers (the request reached it)
+    challenge: str | None = None  # when given: the refusal's whole WWW-Authenticate value
 
 
 def bearer(token: str) -> list[str]:
     return [f"Bearer {token}"]
+
+
+# The "rules" variant: every stack configured by settings alone, the routes below `RULED` carry no helper.
+RULES = [
+    "* /health public",
+    "GET /public/drafts/* authenticated",  # first match wins: before the rule for everything under /public
+    "GET /public/* anonymous",
+    "GET /orders/* scope:orders.read | role:orders-reader",
+    "POST /orders/* role:orders-writer",
+    "* /admin/* role:admin & claim:tid=acme",
+]
+ROLE_CLAIMS = ["realm_access.roles"]
+EXCLUDED = ["/admin/status"]  # public rules placed before the others
+ROLE_CHALLENGE = 'Bearer realm="api"'  # RFC 6750 has no error code for a missing role: no `error=`
+SCOPE_CHALLENGE = (
+    f'Bearer realm="api", error="insufficient_scope", error_description="{InsufficientScope.description}", '
+    'scope="orders.read"'
+)
+
+
+def holding(*roles: str, scopes: tuple[str, ...] = (), **claims: Any) -> Authorization:
+    """The authorization of ann's token with `roles` where `role_claims` finds them."""
+    return lambda i, o: bearer(i.token(subject="ann", scopes=scopes, realm_access={"roles": list(roles)}, **claims))
+
+
+def rules_case(name: str, path: str, authorization: Authorization, status: int, code: str | None, **more: Any) -> Any:
+    return pytest.param(Case("rules", path, authorization, status, code, **more), id=f"rules-{name}")
+
+
+RULES_CASES = [
+    rules_case("public", "/health", lambda i, o: [], 200, None, body={"sub": None}),
+    rules_case("public-ignores-token", "/health", lambda i, o: bearer("garbage"), 200, None, body={"sub": None}),
+    rules_case("public-any-method", "/health", lambda i, o: [], 200, None, method="POST", body={"sub": None}),
+    rules_case("anonymous", "/public/info", lambda i, o: [], 200, None, body={"sub": None}),
+    rules_case("anonymous-with-token", "/public/info", holding(), 200, None, body={"sub": "ann"}),
+    rules_case(
+        "anonymous-bad-token", "/public/info", lambda i, o: bearer(i.token(expires_in=-600)), 401, "token_expired"
+    ),
+    rules_case("first-match-wins", "/public/drafts/1", lambda i, o: [], 401, "token_missing"),
+    # `GET /public/*` only: a POST there is unmatched, and needs a token.
+    rules_case("anonymous-other-method", "/public/info", lambda i, o: [], 401, "token_missing", method="POST"),
+    rules_case("scope", "/orders/42", holding(scopes=("orders.read",)), 200, None, body={"sub": "ann"}),
+    rules_case("role-instead-of-scope", "/orders/42", holding("orders-reader"), 200, None, body={"sub": "ann"}),
+    rules_case(
+        "neither-scope-nor-role",
+        "/orders/42",
+        holding("orders-writer", scopes=("orders.write",)),
+        403,
+        "insufficient_scope",
+        challenge=SCOPE_CHALLENGE,
+    ),
+    rules_case("requirement-without-token", "/orders/42", lambda i, o: [], 401, "token_missing"),
+    rules_case("post-role", "/orders/42", holding("orders-writer"), 200, None, method="POST", body={"sub": "ann"}),
+    rules_case(
+        "post-reader",
+        "/orders/42",
+        holding("orders-reader", scopes=("orders.read",)),
+        403,
+        "insufficient_role",
+        method="POST",
+        challenge=ROLE_CHALLENGE,
+    ),
+    # Starlette, Flask and Django answer HEAD with the GET view: a rule for GET decides HEAD too.
+    rules_case(
+        "head-is-get",
+        "/orders/42",
+        holding(scopes=("profile",)),
+        403,
+        "insufficient_scope",
+        method="HEAD",
+        challenge=SCOPE_CHALLENGE,
+    ),
+    rules_case("role-and-tenant", "/admin/x", holding("admin", tid="acme"), 200, None, body={"sub": "ann"}),
+    rules_case(
+        "role-other-tenant",
+        "/admin/x",
+        holding("admin", tid="globex"),
+        403,
+        "insufficient_role",
+        challenge=ROLE_CHALLENGE,
+    ),
+    rules_case(
+        "tenant-without-role", "/admin/x", holding(tid="acme"), 403, "insufficient_role", challenge=ROLE_CHALLENGE
+    ),
+    rules_case("excluded-path-first", "/admin/status", lambda i, o: [], 200, None, body={"sub": None}),
+    rules_case("unmatched", "/me", lambda i, o: [], 401, "token_missing"),
+    rules_case("unmatched-with-token", "/me", holding(), 200, None, body={"sub": "ann"}),
+    # Clients remove a literal '..' before sending (RFC 3986 §5.2.4); percent-encoded dots reach the app as '..'.
+    rules_case("dot-dot-segment", "/orders/%2E%2E/admin/x", holding("admin", tid="acme"), 400, "invalid_request"),
+    rules_case("dot-dot-under-anonymous", "/public/%2E%2E/admin/x", lambda i, o: [], 400, "invalid_request"),
+    rules_case("dot-segment", "/public/%2E/info", lambda i, o: [], 400, "invalid_request"),
+    rules_case("empty-segment", "//admin", holding("admin", tid="acme"), 400, "invalid_request"),
+    rules_case("empty-segment-under-anonymous", "/public//info", lambda i, o: [], 400, "invalid_request"),
+    rules_case(
+        "role-claim-wrong-shape",
+        "/orders/42",
+        lambda i, o: bearer(i.token(subject="ann", scopes=["orders.read"], realm_access={"roles": 7})),
+        401,
+        "claim_invalid",
+    ),
+]
 
 
 CASES = [
@@ -148,6 +258,7 @@ CASES = [
         Case("anonymous", "/me", lambda i, o: [], 400, "invalid_request", query="access_token={token}"),
         id="token-in-query-anonymous",
     ),
+    *RULES_CASES,
 ]
 
 
@@ -164,6 +275,7 @@ def stacks(module_issuer: DevIssuer) -> dict[tuple[str, str], Get]:
         "strict": module_issuer.settings(required_scopes=["orders:read"]),
         "anonymous": module_issuer.settings(allow_anonymous=True),
         "down": module_issuer.settings(jwks_uri=dead_url()),
+        "rules": module_issuer.settings(rules=RULES, role_claims=ROLE_CLAIMS, exclude_paths=EXCLUDED),
     }
     return {
         (variant, name): build(settings) for variant, settings in variants.items() for name, build in STACKS.items()
@@ -185,7 +297,7 @@ def test_every_stack_answers_identically(
     logs: dict[str, list[tuple[object, ...]]] = {}
     for name in STACKS:
         jwtguard_logs.clear()
-        answers[name] = stacks[(case.variant, name)](path, authorization)
+        answers[name] = stacks[(case.variant, name)](path, authorization, case.method)
         logs[name] = [
             tuple(record.get(field) for field in LOG_FIELDS)
             for record in records(jwtguard_logs)
@@ -198,24 +310,31 @@ def test_every_stack_answers_identically(
             mine = [record for record in jwtguard_logs.records if record.name.startswith("jwtguard")]
             assert all(secret not in str(value) for record in mine for value in vars(record).values()), name
 
-    reference = answers["asgi"]
+    reference = answers["starlette"]
     assert reference.status == case.status
     if case.code is None:
         assert "code" not in reference.body
-        assert logs["asgi"] == []
+        assert logs["starlette"] == []
+        if case.body is not None:
+            assert reference.body == case.body
     else:
-        assert reference.body["code"] == case.code
+        if case.method == "HEAD":
+            assert reference.body is None
+        else:
+            assert reference.body["code"] == case.code
         assert reference.headers["content-type"] == "application/problem+json"
-        [record] = logs["asgi"]
+        if case.challenge is not None:
+            assert reference.headers["www-authenticate"] == case.challenge
+        [record] = logs["starlette"]
         assert record[0] == case.code
-        assert record[4] == case.path  # never the query
+        assert record[4] == unquote(case.path)  # the path as the app routes on it, never the query
         assert record[5] == "127.0.0.1"
     if case.query and case.code is not None:
         assert reference.body["detail"] == TokenInQuery.description
         assert "Authorization header" in reference.headers["www-authenticate"]
     for name in STACKS:
         assert answers[name] == reference, name
-        assert logs[name] == logs["asgi"], name
+        assert logs[name] == logs["starlette"], name
 
 
 @pytest.mark.parametrize("name", STACKS)
