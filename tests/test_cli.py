@@ -371,3 +371,30 @@ def test_the_colour_codes_survive_and_only_they(issuer: DevIssuer, monkeypatch: 
     assert "\x1b[2J" not in output
     assert "\x1b[32m\n" not in output
     assert "\\x1b[2J" in output  # the token's escape, shown as text
+
+
+# -- roles, permissions, per-route rules and issuer templates ---------------------------------------
+
+RULES = {
+    "role_claims": ["realm_access.roles"],
+    "permission_claims": ["permissions"],
+    "rules": [
+        "GET /orders/* scope:orders.read | role:orders-reader",
+        "POST /orders/* role:orders-admin",
+        "* /health public",
+    ],
+}
+
+
+def test_guard_rule_for(issuer: DevIssuer) -> None:
+    from jwtguard import Guard
+    from jwtguard.errors import UnsafePath
+
+    guard = Guard(issuer.settings(rules=RULES["rules"], exclude_paths=["/public/*"]))
+    assert str(guard.rule_for("GET", "/public/a")) == "* /public/* public"  # exclude_paths come first
+    assert str(guard.rule_for("POST", "/orders")) == "POST /orders/* role:orders-admin"
+    assert guard.rule_for("DELETE", "/orders/1") is None
+    with pytest.raises(UnsafePath):
+        guard.rule_for("GET", "/orders//1")
+    # Without rules there is no rule, and no path is refused for its segments.
+    assert Guard(issuer.settings(exclude_paths=["/public/*"])).rule_for("GET", "/public/../x") is None
