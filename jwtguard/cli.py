@@ -33,6 +33,7 @@ __all__ = ["main"]
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 _HOOKS = frozenset({"error_body_hook", "key_event_hook", "revocation_hook"})  # callables: not from a file
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
+_ENV_PREFIX = "JWTGUARD_"
 
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
@@ -206,7 +207,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                 raise ConfigurationError(
                     f"--settings: {key!r} is not a jwtguard setting" + (f"; did you mean {hint[0]!r}?" if hint else "")
                 )
-        values.update({key.lower(): value for key, value in loaded.items()})
+        # The environment overrides the file, as flags do: drop what a JWTGUARD_* variable sets.
+        from_env = {key[len(_ENV_PREFIX) :].lower() for key in os.environ if key.upper().startswith(_ENV_PREFIX)}
+        values.update({key.lower(): value for key, value in loaded.items() if key.lower() not in from_env})
     flags = {
         "issuer": args.issuer,
         "audience": args.audience,
@@ -221,7 +224,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.discovery:
         values["discovery"] = True
-    return Settings.from_env(os.environ, **values)
+    return Settings.from_env(os.environ, prefix=_ENV_PREFIX, **values)
 
 
 def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:

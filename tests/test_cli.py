@@ -386,6 +386,18 @@ RULES = {
 }
 
 
+def test_the_environment_overrides_the_settings_file(
+    issuer: DevIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {"issuer": issuer.issuer, "audience": "another-api", "jwks_uri": issuer.jwks_uri}
+    monkeypatch.setenv("JWTGUARD_AUDIENCE", issuer.audience)
+    result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, settings), "--json")
+    assert result.returncode == 0, result.stdout
+    # and flags override both
+    result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, settings), "--audience", "x", "--json")
+    assert json.loads(result.stdout)["code"] == "audience_invalid"
+
+
 def test_guard_rule_for(issuer: DevIssuer) -> None:
     from jwtguard import Guard
     from jwtguard.errors import UnsafePath
