@@ -235,7 +235,7 @@ def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
     )
     for step in diagnosis.steps:
         code = f" [{step.code}]" if step.code else ""
-        out.line(f"  {marks[step.status]}  {step.name:<16}{step.detail}{code}")
+        out.line(f"  {marks[step.status]}  {step.name:<22}{step.detail}{code}")
     out.line()
     if diagnosis.valid:
         out.line(out.paint("VALID", "green") + ": the token passes every check with these settings.")
@@ -255,7 +255,8 @@ def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
     settings = _settings(args)
     guard = Guard(settings)
     try:
-        diagnosis = diagnose(guard, _read_token(args.token, strip_scheme=False))
+        token = _read_token(args.token, strip_scheme=False)
+        diagnosis = diagnose(guard, token, method=args.method.strip().upper(), path=args.path)
     finally:
         guard.close()
     if out.as_json:
@@ -351,6 +352,10 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="the token, or a whole Authorization header value such as 'Basic ...', or '-' for standard input"
     )
     settings_flags(verify)
+    verify.add_argument("--method", default="GET", help="the request's method, for the per-route rules (default GET)")
+    verify.add_argument(
+        "--path", help="the request's route path (below the app's mount point): which rule applies, and is it met"
+    )
     keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
     settings_flags(keys)
     return parser
