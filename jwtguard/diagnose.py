@@ -20,7 +20,7 @@ from ._claims import ClaimPolicy, tenant_in
 from ._help import HELP
 from ._jose import verify_signature
 from ._token import parse_claims
-from .errors import AuthError, JWKSUnavailable, fingerprint
+from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
 from .guard import Guard
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
@@ -231,11 +231,19 @@ def _check_rule(rule: Rule, principal: Principal | None, check: RuleCheck, steps
         require(principal, rule.requirement)
     except AuthError as exc:
         check.met, check.code = False, exc.code
-        steps["rule"] = Step("rule", "fail", f"{matched}: not met, {exc.reason}", exc.code)
+        if isinstance(exc, InsufficientScope):
+            why = f"granted, scope {' '.join(exc.required_scopes)} would meet it"
+        else:
+            why = f"the token has roles [{_names(principal.roles)}] and permissions [{_names(principal.permissions)}]"
+        steps["rule"] = Step("rule", "fail", f"{matched}: not met; {why}", exc.code)
         return exc
     check.met = True
     steps["rule"] = Step("rule", "pass", f"{matched}: met")
     return None
+
+
+def _names(names: frozenset[str]) -> str:
+    return printable(", ".join(sorted(names)))
 
 
 def _rule_hints(check: RuleCheck, diagnosis: Diagnosis) -> None:

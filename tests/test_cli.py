@@ -444,6 +444,8 @@ def test_a_rule_a_scope_would_meet_is_insufficient_scope(issuer: DevIssuer, tmp_
     status, report = verify(issuer, issuer.token(scopes=["profile"]), "--settings", settings, "--path", "/orders")
     assert status == 1
     assert (report["code"], report["failing_step"], report["rule"]["met"]) == ("insufficient_scope", "rule", False)
+    [rule] = [step for step in report["steps"] if step["name"] == "rule"]
+    assert rule["detail"].endswith(": not met; granted, scope orders.read would meet it")
 
 
 def test_an_invalid_token_is_still_checked_against_the_rule(issuer: DevIssuer, tmp_path: Path) -> None:
@@ -500,9 +502,10 @@ def test_the_human_output_names_the_rule(issuer: DevIssuer, tmp_path: Path) -> N
     )  # fmt: skip
     assert result.returncode == 1
     assert "  pass  roles and permissions roles from realm_access.roles: orders-reader;" in result.stdout
-    assert "  FAIL  rule                  POST /orders/42 matches 'POST /orders/* role:orders-admin': not met" in (
-        result.stdout
-    )
+    assert (
+        "  FAIL  rule                  POST /orders/42 matches 'POST /orders/* role:orders-admin': not met; "
+        "the token has roles [orders-reader] and permissions [] [insufficient_role]"
+    ) in result.stdout
     assert "INVALID: 403 insufficient_role" in result.stdout
     assert "failing step: rule" in result.stdout
     assert "more: docs/troubleshooting.md#insufficient_role" in result.stdout
