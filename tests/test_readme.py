@@ -234,3 +234,29 @@ def _without(settings: Any, name: str) -> dict[str, Any]:
     import dataclasses
 
     return {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings) if field.name != name}
+
+
+def test_a_get_rule_does_not_cover_websockets_as_the_readme_says(readme_issuer: DevIssuer) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import WebSocketDenialResponse
+    from starlette.websockets import WebSocket
+
+    from jwtguard import JWTGuardMiddleware
+
+    async def hello(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    viewer = auth(readme_issuer.token(roles=["viewer"]))
+    outcomes = []
+    for methods in ("GET,HEAD", "WEBSOCKET", "*"):
+        app = Starlette(routes=[WebSocketRoute("/admin/ws", hello)])
+        rules = [f"{methods} /admin/* role:admin"]
+        app.add_middleware(JWTGuardMiddleware, settings=readme_issuer.settings(role_claims=["roles"], rules=rules))
+        try:
+            with TestClient(app).websocket_connect("/admin/ws", headers=viewer):
+                outcomes.append("accepted")
+        except WebSocketDenialResponse:
+            outcomes.append("refused")
+    assert outcomes == ["accepted", "refused", "refused"]
