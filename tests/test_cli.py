@@ -615,3 +615,18 @@ def test_guard_rule_for(issuer: DevIssuer) -> None:
         guard.rule_for("GET", "/orders//1")
     # Without rules there is no rule, and no path is refused for its segments.
     assert Guard(issuer.settings(exclude_paths=["/public/*"])).rule_for("GET", "/public/../x") is None
+
+
+def test_an_anonymous_rule_is_named_when_no_token_is_sent(issuer: DevIssuer) -> None:
+    from jwtguard import Guard
+    from jwtguard.diagnose import diagnose
+
+    guard = Guard(issuer.settings(rules=["GET /catalog/* anonymous"]))
+    diagnosis = diagnose(guard, "Basic dXNlcjpwYXNz", path="/catalog/shoes")
+    assert (diagnosis.code, diagnosis.failing_step) == ("token_missing", "format")  # the token's verdict
+    assert diagnosis.rule is not None
+    assert (diagnosis.rule.rule, diagnosis.rule.access) == ("GET /catalog/* anonymous", "anonymous")
+    assert diagnosis.hints == ["the rule for GET /catalog/shoes lets a request without a token through, anonymously"]
+    # A malformed header on an unsafe path: the path is refused first, as the middleware refuses it.
+    diagnosis = diagnose(guard, "Bearer a b", path="/catalog//shoes")
+    assert (diagnosis.code, diagnosis.status, diagnosis.failing_step) == ("invalid_request", 400, "rule")
