@@ -23,8 +23,13 @@ HELP: dict[str, Help] = {
         "send 'Authorization: Bearer <access token>'",
     ),
     "invalid_request": Help(
-        ("'Bearer' without a token", "two tokens or two Authorization headers", "junk after the token"),
-        "send exactly one 'Authorization: Bearer <token>' header",
+        (
+            "'Bearer' without a token",
+            "two tokens or two Authorization headers",
+            "junk after the token",
+            "with rules configured, a path with an empty or dot segment ('//', '/./', '/../')",
+        ),
+        "send exactly one 'Authorization: Bearer <token>' header, to a path without empty or dot segments",
     ),
     "token_malformed": Help(
         ("not a JWT at all (an opaque token, a session id)", "a truncated or re-encoded token", "an encrypted JWE"),
@@ -55,11 +60,19 @@ HELP: dict[str, Help] = {
         "sync both clocks with NTP; a small 'leeway' absorbs the last seconds of drift",
     ),
     "issuer_invalid": Help(
-        ("'issuer' differs from the token's iss (a trailing slash counts)", "a token from another tenant"),
-        "set 'issuer' to the exact iss value, e.g. from the issuer's /.well-known/openid-configuration",
+        (
+            "'issuer' differs from the token's iss (a trailing slash counts)",
+            "a token from another tenant",
+            "an issuer template's tenant that is not in 'tenants', or differs from the tenant_claim",
+        ),
+        "set 'issuer' to the exact iss value, e.g. from the issuer's /.well-known/openid-configuration; for a "
+        "template, list the tenant in 'tenants'",
     ),
     "audience_invalid": Help(
-        ("the token was requested for another API", "'audience' does not match what the issuer puts in aud"),
+        (
+            "the token was requested for another API",
+            "'audience' does not match what the issuer puts in aud (or in the audience_claim)",
+        ),
         "request the token with this API's audience (resource), or set 'audience' to the issuer's value",
     ),
     "claim_missing": Help(
@@ -67,7 +80,11 @@ HELP: dict[str, Help] = {
         "configure the issuer to include the claim, or drop it from required_claims",
     ),
     "claim_invalid": Help(
-        ("a claim has the wrong type", "exp is not after nbf/iat", "typ, lifetime or a required value differs"),
+        (
+            "a claim has the wrong type (a role claim that is a number or a list of objects, say)",
+            "exp is not after nbf/iat",
+            "typ, lifetime or a required value differs",
+        ),
         "fix the issuer's claim mapping or token settings, or the matching jwtguard setting",
     ),
     "token_revoked": Help(
@@ -77,6 +94,14 @@ HELP: dict[str, Help] = {
     "insufficient_scope": Help(
         ("the client did not request the scope", "the user or client was not granted it"),
         "request the token with the scope the challenge names, and grant it to the client",
+    ),
+    "insufficient_role": Help(
+        (
+            "the user or client lacks a role or permission the route's requirement names",
+            "role_claims or permission_claims point elsewhere than where the issuer puts them",
+            "a claim value differs (another tenant)",
+        ),
+        "grant the role or permission in the identity provider, or fix the claim path or the requirement",
     ),
     "jwks_unavailable": Help(
         ("the key endpoint is down, slow or unreachable", "jwks_uri or the issuer URL is wrong", "a proxy blocks it"),

@@ -33,6 +33,7 @@ __all__ = ["main"]
 EXIT_VALID, EXIT_INVALID, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 _HOOKS = frozenset({"error_body_hook", "key_event_hook", "revocation_hook"})  # callables: not from a file
 _TIME_CLAIMS = ("exp", "nbf", "iat", "auth_time")
+_ENV_PREFIX = "JWTGUARD_"
 
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
@@ -206,7 +207,9 @@ def _settings(args: argparse.Namespace) -> Settings:
                 raise ConfigurationError(
                     f"--settings: {key!r} is not a jwtguard setting" + (f"; did you mean {hint[0]!r}?" if hint else "")
                 )
-        values.update({key.lower(): value for key, value in loaded.items()})
+        # The environment overrides the file, as flags do: drop what a JWTGUARD_* variable sets.
+        from_env = {key[len(_ENV_PREFIX) :].lower() for key in os.environ if key.upper().startswith(_ENV_PREFIX)}
+        values.update({key.lower(): value for key, value in loaded.items() if key.lower() not in from_env})
     flags = {
         "issuer": args.issuer,
         "audience": args.audience,
@@ -221,7 +224,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.discovery:
         values["discovery"] = True
-    return Settings.from_env(os.environ, **values)
+    return Settings.from_env(os.environ, prefix=_ENV_PREFIX, **values)
 
 
 def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
@@ -232,7 +235,7 @@ def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
     )
     for step in diagnosis.steps:
         code = f" [{step.code}]" if step.code else ""
-        out.line(f"  {marks[step.status]}  {step.name:<16}{step.detail}{code}")
+        out.line(f"  {marks[step.status]}  {step.name:<22}{step.detail}{code}")
     out.line()
     if diagnosis.valid:
         out.line(out.paint("VALID", "green") + ": the token passes every check with these settings.")
@@ -252,7 +255,8 @@ def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
     settings = _settings(args)
     guard = Guard(settings)
     try:
-        diagnosis = diagnose(guard, _read_token(args.token, strip_scheme=False))
+        token = _read_token(args.token, strip_scheme=False)
+        diagnosis = diagnose(guard, token, method=args.method.strip().upper(), path=args.path)
     finally:
         guard.close()
     if out.as_json:
@@ -348,6 +352,10 @@ def _parser() -> argparse.ArgumentParser:
         "token", help="the token, or a whole Authorization header value such as 'Basic ...', or '-' for standard input"
     )
     settings_flags(verify)
+    verify.add_argument("--method", default="GET", help="the request's method, for the per-route rules (default GET)")
+    verify.add_argument(
+        "--path", help="the request's route path (below the app's mount point): which rule applies, and is it met"
+    )
     keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
     settings_flags(keys)
     return parser

@@ -3,6 +3,9 @@
 `diagnose(guard, token)` runs the guard itself for the verdict, then walks the same checks one by one and
 keeps going past the first failure (claims are re-checked with each refused claim set right), so a token that
 is both expired and for another audience shows both. The claim checks are the guard's own code.
+
+Given a request (`method` and route `path`), it also finds the per-route rule the guard would apply
+(`Guard.rule_for`) and checks the rule's requirement against the token, as the middleware does after the token.
 """
 
 from __future__ import annotations
@@ -12,15 +15,27 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._claims import ClaimPolicy
+from ._claim_path import kind
+from ._claims import ClaimPolicy, tenant_in
 from ._help import HELP
 from ._jose import verify_signature
 from ._token import parse_claims
-from .errors import AuthError, JWKSUnavailable, fingerprint
+from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
 from .guard import Guard
-from .principal import scopes_from_claims
+from .principal import Principal, require, scopes_from_claims
+from .rules import Rule
 
-__all__ = ["SKEW_HINT_SECONDS", "Diagnosis", "Step", "ago", "diagnose", "finite_number", "printable", "utc"]
+__all__ = [
+    "SKEW_HINT_SECONDS",
+    "Diagnosis",
+    "RuleCheck",
+    "Step",
+    "ago",
+    "diagnose",
+    "finite_number",
+    "printable",
+    "utc",
+]
 
 #: A time check that fails by less than this (beyond the leeway) looks like clock drift.
 SKEW_HINT_SECONDS = 300.0
@@ -38,7 +53,9 @@ _STEPS = (
     "required claims",
     "token type",
     "scopes",
+    "roles and permissions",
     "revocation",
+    "rule",
 )
 _CLAIM_STEPS = {"exp": "expiry", "nbf": "not-before", "iat": "not-before", "iss": "issuer", "aud": "audience"}
 _CLAIM_STEPS |= {"typ": "token type", "scope": "scopes"}
@@ -64,6 +81,23 @@ class Step:
 
 
 @dataclass
+class RuleCheck:
+    """What the per-route rules say about one request (`method`, route `path`) with this token."""
+
+    method: str
+    path: str
+    #: The text form of the rule that matched (`GET /orders/* role:orders-reader`); None when none did.
+    rule: str | None = None
+    #: "public", "anonymous", "authenticated" or "requirement"; None for a path refused before any rule.
+    access: str | None = None
+    #: For a requirement: whether the token meets it (None when its scopes or roles could not be read).
+    met: bool | None = None
+    #: The refusal the rules give this request: `invalid_request` (unsafe path), `insufficient_scope` or
+    #: `insufficient_role`; None when they refuse nothing.
+    code: str | None = None
+
+
+@dataclass
 class Diagnosis:
     valid: bool
     code: str | None
@@ -77,6 +111,13 @@ class Diagnosis:
 
     #: The step whose check the guard refused the token at (its first failing check).
     failing_step: str | None = None
+
+    #: The roles and permissions read at the configured claim paths (None: no such paths, or unreadable).
+    roles: list[str] | None = None
+    permissions: list[str] | None = None
+
+    #: The per-route rule check, when a request path was given.
+    rule: RuleCheck | None = None
 
     def as_dict(self) -> dict[str, Any]:
         help_ = HELP.get(self.code or "", None)
@@ -92,42 +133,129 @@ class Diagnosis:
             "fix": help_.fix if help_ else None,
             "token": {"fingerprint": self.fingerprint, "size": self.size},
             "claims_verified": self.claims_verified,
+            "roles": self.roles,
+            "permissions": self.permissions,
+            "rule": None if self.rule is None else dict(self.rule.__dict__),
         }
 
 
-def diagnose(guard: Guard, token: str) -> Diagnosis:
-    """The verdict of `guard` on `token` and what every check says about it."""
+def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None = None) -> Diagnosis:
+    """The verdict of `guard` on `token` and what every check says about it; with a route `path`, on a request
+    for `method` and `path` (the per-route rules included)."""
     token = token.strip()
     # A bare token is sent as "Bearer <token>"; text with a space is taken as the whole header value, so
     # "Basic ..." or "Bearer a b" are diagnosed as a server would see them.
     authorization = token if " " in token else f"Bearer {token}"
     steps = {name: Step(name, "skip", "not reached") for name in _STEPS}
     steps["revocation"] = Step("revocation", "skip", "no revocation hook in this check")
+    steps["rule"] = Step("rule", "skip", "no request path given (--path)")
     diagnosis = Diagnosis(
         valid=False, code=None, status=0, description="", steps=[], size=len(token.encode("utf-8", "replace"))
     )
-    _walk(guard, authorization, steps, diagnosis)
+    walked = _walk(guard, authorization, steps, diagnosis)
+    rule: Rule | None = None
+    refusal: AuthError | None = None  # the rules' own refusal of the request, before any token is read
+    if path is not None:
+        diagnosis.rule = RuleCheck(method, path)
+        rule, refusal = _match_rule(guard, diagnosis.rule, steps)
     # The walk went first, so its key lookup saw the key server first-hand; the verdict is the guard's own.
     try:
-        guard.authenticate(authorization)
+        principal: Principal | None = guard.authenticate(authorization)
         verdict: AuthError | None = None
     except AuthError as exc:
-        verdict = exc
+        principal, verdict = None, exc
+    if rule is not None and diagnosis.rule is not None:
+        # The requirement is checked against the guard's principal when the token is valid (then its refusal is
+        # the verdict, as in the middleware), else against the walk's reading of the claims.
+        unmet = _check_rule(rule, principal or walked, diagnosis.rule, steps)
+        if principal is not None and unmet is not None:
+            verdict = unmet
+    if refusal is not None:
+        verdict = refusal
     diagnosis.valid = verdict is None
     if verdict is not None:
         # The guard's verdict decides which step failed first; the walk must agree with it.
-        step = _verdict_step(verdict, steps)
+        step = "rule" if verdict is refusal or principal is not None else _verdict_step(verdict, steps)
         if steps[step].status != "fail" or steps[step].code != verdict.code:
             steps[step] = Step(step, "fail", verdict.reason, verdict.code)
-        diagnosis.steps = list(steps.values())
         diagnosis.failing_step = step
+    diagnosis.steps = list(steps.values())
     diagnosis.code = verdict.code if verdict else None
     diagnosis.status = verdict.status_code if verdict else 200
     diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
+    if diagnosis.rule is not None:
+        _rule_hints(diagnosis.rule, diagnosis)
     return diagnosis
 
 
-def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: Diagnosis) -> None:
+def _match_rule(guard: Guard, check: RuleCheck, steps: dict[str, Step]) -> tuple[Rule | None, AuthError | None]:
+    """The rule the guard applies to the request of `check` (and its step), or the refusal of an unsafe path."""
+    request = f"{check.method} {check.path}"
+    try:
+        rule = guard.rule_for(check.method, check.path)
+    except AuthError as exc:  # an empty or dot segment: 400 before any rule or token
+        check.code = exc.code
+        steps["rule"] = Step("rule", "fail", f"{request}: {exc.reason}", exc.code)
+        return None, exc
+    if rule is not None:
+        check.rule = str(rule)
+        check.access = "requirement" if rule.requirement is not None else str(rule.access)
+        return rule, None
+    if guard.settings.route_rules:
+        check.access, detail = "authenticated", "no rule matches: a valid token is needed"
+    elif guard.is_excluded(check.path):
+        check.access, detail = "public", "in exclude_paths: no token is read"
+    else:
+        check.access, detail = "authenticated", "no rules are configured: a valid token is needed"
+    steps["rule"] = Step("rule", "pass", f"{request}: {detail}")
+    return None, None
+
+
+_ACCESS = {
+    "public": "public: no token is read",
+    "anonymous": "anonymous: a valid token, or none",
+    "authenticated": "authenticated: a valid token",
+}
+
+
+def _check_rule(rule: Rule, principal: Principal | None, check: RuleCheck, steps: dict[str, Step]) -> AuthError | None:
+    """The rule's step, and the refusal of its requirement when `principal` does not meet it."""
+    matched = f"{check.method} {check.path} matches {check.rule!r}"
+    if rule.requirement is None:
+        steps["rule"] = Step("rule", "pass", f"{matched} ({_ACCESS[str(rule.access)]})")
+        return None
+    if principal is None:
+        steps["rule"] = Step("rule", "skip", f"{matched}: cannot tell, the token's scopes or roles cannot be read")
+        return None
+    try:
+        require(principal, rule.requirement)
+    except AuthError as exc:
+        check.met, check.code = False, exc.code
+        if isinstance(exc, InsufficientScope):
+            why = f"granted, scope {' '.join(exc.required_scopes)} would meet it"
+        else:
+            why = f"the token has roles [{_names(principal.roles)}] and permissions [{_names(principal.permissions)}]"
+        steps["rule"] = Step("rule", "fail", f"{matched}: not met; {why}", exc.code)
+        return exc
+    check.met = True
+    steps["rule"] = Step("rule", "pass", f"{matched}: met")
+    return None
+
+
+def _names(names: frozenset[str]) -> str:
+    return printable(", ".join(sorted(names)))
+
+
+def _rule_hints(check: RuleCheck, diagnosis: Diagnosis) -> None:
+    request = f"{check.method} {check.path}"
+    if check.access == "public" and not diagnosis.valid:
+        diagnosis.hints.append(f"no token is read for {request}: the request passes whatever the token")
+    elif check.access == "anonymous" and diagnosis.code == "token_missing":
+        diagnosis.hints.append(f"the rule for {request} lets a request without a token through, anonymously")
+
+
+def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: Diagnosis) -> Principal | None:
+    """Every check on its own; returns the principal the claims describe, if they can be read."""
     try:
         candidate = guard.prepare(authorization)
     except AuthError as exc:
@@ -136,8 +264,7 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         steps[step] = Step(step, "fail", exc.reason, exc.code)
         if step != "format":
             steps["format"] = Step("format", "pass", "a compact JWS")
-        diagnosis.steps = list(steps.values())
-        return
+        return None
     parsed, key_set = candidate.parsed, candidate.key_set
     diagnosis.fingerprint = fingerprint(candidate.token)
     steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg!r}, kid {parsed.kid!r}")
@@ -164,15 +291,14 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         claims = parse_claims(parsed)  # shown to a person even when the signature failed
     except AuthError as exc:
         steps["format"] = Step("format", "fail", exc.reason, exc.code)
-        diagnosis.steps = list(steps.values())
-        return
-    _claim_steps(guard, candidate.policy, parsed.header, claims, steps, diagnosis)
-    diagnosis.steps = list(steps.values())
+        return None
+    principal = _claim_steps(guard, candidate.policy, parsed.header, claims, steps, diagnosis)
     offset = key_set.server_clock_offset
     if offset is not None and abs(offset) >= 5:
         diagnosis.hints.append(
             f"the key server's clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} this machine's"
         )
+    return principal
 
 
 def _claim_steps(
@@ -182,8 +308,9 @@ def _claim_steps(
     claims: dict[str, Any],
     steps: dict[str, Step],
     diagnosis: Diagnosis,
-) -> None:
-    """Each of the issuer policy's named checks on its own, so every failing one shows."""
+) -> Principal | None:
+    """Each of the issuer policy's named checks on its own, so every failing one shows; returns the principal
+    the claims describe when its scopes, roles and permissions can be read."""
     now = guard.clock()
     for name, check in policy.steps:
         shown = "scopes" if name == "scope claim" else name
@@ -207,6 +334,17 @@ def _claim_steps(
                 f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
                 f"This machine's time is {utc(time.time())}; check NTP on it and on the issuer"
             )
+    if not policy.role_claims and not policy.permission_claims:
+        steps["roles and permissions"] = Step("roles and permissions", "skip", "no role_claims or permission_claims")
+    readable = scopes_from_claims(claims)
+    if readable is None or steps["roles and permissions"].status == "fail":
+        return None
+    roles, permissions = policy.read_roles(claims)
+    if policy.role_claims:
+        diagnosis.roles = sorted(roles)
+    if policy.permission_claims:
+        diagnosis.permissions = sorted(permissions)
+    return Principal(claims, readable, roles=roles, permissions=permissions)
 
 
 def finite_number(value: object) -> float | None:
@@ -267,9 +405,13 @@ def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, n
         what = "issued" if error.claim == "iat" else "valid from"
         return f"{what} {ago(value - now)} in the future ({error.claim} {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "audience_invalid":
-        return f"aud {value!r} is not one of {sorted(policy.audiences)}"
+        name = error.claim or "aud"
+        where = "" if name == "aud" else f" (audience_claim is {name!r})"
+        if name not in claims:
+            return f"{name} is absent; the audiences are {sorted(policy.audiences)}{where}"
+        return f"{name} {value!r} is not one of {sorted(policy.audiences)}{where}"
     if error.code == "issuer_invalid":
-        return f"iss {value!r} is not a configured issuer"
+        return _issuer_refused(policy, value, claims)
     if error.claim == "typ":
         return f"typ {header.get('typ')!r}: {error.reason}"
     return error.reason
@@ -280,15 +422,62 @@ def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, no
     if step == "expiry" and exp is not None:
         return f"expires in {ago(exp - now)} ({utc(exp)})"
     if step == "issuer":
-        return f"iss {claims.get('iss')!r}"
+        iss = claims.get("iss")
+        tenant = _tenant(policy, iss)
+        if tenant is None:
+            return f"iss {iss!r}"
+        allowed = "in tenants" if policy.tenants is not None else "any tenant accepted"
+        return f"iss {iss!r}: tenant {tenant!r} ({allowed}) is the {policy.tenant_claim!r} claim"
     if step == "audience":
-        return f"aud {claims.get('aud')!r}"
+        name = policy.audience_claim
+        return f"{name} {claims.get(name)!r}" + ("" if name == "aud" else " (audience_claim)")
+    if step == "roles and permissions":
+        return _roles_found(policy, *policy.read_roles(claims))
     if step == "token type":
         accepted = "one of token_types" if policy.token_types else "an access token type (token_types not set)"
         return f"typ {header.get('typ')!r}: {accepted}"
     if step == "lifetime" and policy.max_lifetime is not None:
         return f"within max_token_lifetime ({policy.max_lifetime:.0f} s)"
     return "ok"
+
+
+def _tenant(policy: ClaimPolicy, iss: object) -> str | None:
+    """The tenant `iss` names through one of the policy's issuer templates (None: an exact issuer, or none)."""
+    if not isinstance(iss, str) or iss in policy.issuers:
+        return None
+    for prefix, suffix in policy.templates:
+        tenant = tenant_in(iss, prefix, suffix)
+        if tenant is not None:
+            return tenant
+    return None
+
+
+def _issuer_refused(policy: ClaimPolicy, iss: object, claims: Any) -> str:
+    if iss is None:
+        return "iss is absent"
+    tenant = _tenant(policy, iss)
+    if tenant is None:
+        return f"iss {iss!r} is not a configured issuer"
+    if policy.tenants is not None and tenant not in policy.tenants:
+        return f"iss {iss!r} names tenant {tenant!r}, which is not in tenants {sorted(policy.tenants)}"
+    name = policy.tenant_claim or ""
+    if name not in claims:
+        return f"iss {iss!r} names tenant {tenant!r}, but the token has no {name!r} claim"
+    value = claims[name]
+    shown = repr(value) if isinstance(value, str) else kind(value)
+    return f"iss {iss!r} names tenant {tenant!r}, but the {name!r} claim is {shown}"
+
+
+def _roles_found(policy: ClaimPolicy, roles: frozenset[str], permissions: frozenset[str]) -> str:
+    found = []
+    for what, paths, names in (
+        ("roles", policy.role_claims, roles),
+        ("permissions", policy.permission_claims, permissions),
+    ):
+        if paths:
+            where = ", ".join(str(path) for path in paths)
+            found.append(f"{what} from {where}: {printable(' '.join(sorted(names))) or '(none)'}")
+    return "; ".join(found)
 
 
 def utc(timestamp: float) -> str:

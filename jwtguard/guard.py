@@ -618,6 +618,15 @@ class Guard:
             return False
         return path.startswith(self._excluded_prefixes)
 
+    def rule_for(self, method: str, path: str) -> Rule | None:
+        """The per-route rule that decides a request for `method` and the route path `path` (`exclude_paths`
+        are public rules placed first), or None when no rule matches or no `rules` are configured.
+
+        With rules configured, a path with an empty or dot segment raises `UnsafePath` (400 `invalid_request`),
+        as `check_request` does before any token is read.
+        """
+        return None if self._rules is None else self._rules.match(method, path)
+
     def accept_cached(
         self,
         authorization: str,

@@ -371,3 +371,262 @@ def test_the_colour_codes_survive_and_only_they(issuer: DevIssuer, monkeypatch: 
     assert "\x1b[2J" not in output
     assert "\x1b[32m\n" not in output
     assert "\\x1b[2J" in output  # the token's escape, shown as text
+
+
+# -- roles, permissions, per-route rules and issuer templates ---------------------------------------
+
+RULES = {
+    "role_claims": ["realm_access.roles"],
+    "permission_claims": ["permissions"],
+    "rules": [
+        "GET /orders/* scope:orders.read | role:orders-reader",
+        "POST /orders/* role:orders-admin",
+        "* /health public",
+    ],
+}
+
+
+def test_the_roles_and_permissions_found_are_shown(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = issuer.token(realm_access={"roles": ["viewer", "orders-reader"]}, permissions="read:orders")
+    status, report = verify(issuer, token, "--settings", settings_file(tmp_path, RULES))
+    steps = {step["name"]: step for step in report["steps"]}
+    assert status == 0
+    assert (report["roles"], report["permissions"]) == (["orders-reader", "viewer"], ["read:orders"])
+    assert steps["roles and permissions"]["status"] == "pass"
+    assert steps["roles and permissions"]["detail"] == (
+        "roles from realm_access.roles: orders-reader viewer; permissions from permissions: read:orders"
+    )
+    assert report["rule"] is None  # no request path given
+    assert steps["rule"]["status"] == "skip"
+
+
+def test_without_role_claims_the_step_is_skipped(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, issuer.token(realm_access={"roles": ["viewer"]}))
+    steps = {step["name"]: step for step in report["steps"]}
+    assert status == 0
+    assert (report["roles"], report["permissions"]) == (None, None)
+    assert steps["roles and permissions"]["status"] == "skip"
+
+
+def test_a_rule_that_matches_and_is_met(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = issuer.token(realm_access={"roles": ["orders-reader"]})
+    status, report = verify(issuer, token, "--settings", settings_file(tmp_path, RULES), "--path", "/orders/42")
+    assert status == 0
+    assert report["valid"] is True
+    assert report["rule"] == {
+        "method": "GET",
+        "path": "/orders/42",
+        "rule": "GET /orders/* scope:orders.read | role:orders-reader",
+        "access": "requirement",
+        "met": True,
+        "code": None,
+    }
+    [rule] = [step for step in report["steps"] if step["name"] == "rule"]
+    assert rule["status"] == "pass"
+    assert rule["detail"].endswith(": met")
+
+
+def test_a_rule_that_is_not_met_is_insufficient_role(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = issuer.token(realm_access={"roles": ["orders-reader"]})
+    settings = settings_file(tmp_path, RULES)
+    status, report = verify(issuer, token, "--settings", settings, "--method", "post", "--path", "/orders/42")
+    assert status == 1
+    assert (report["code"], report["status"], report["failing_step"]) == ("insufficient_role", 403, "rule")
+    assert report["rule"]["rule"] == "POST /orders/* role:orders-admin"
+    assert (report["rule"]["met"], report["rule"]["code"]) == (False, "insufficient_role")
+    failing = [(step["name"], step["code"]) for step in report["steps"] if step["status"] == "fail"]
+    assert failing == [("rule", "insufficient_role")]  # every check of the token itself passes
+    assert report["causes"]
+
+
+def test_a_rule_a_scope_would_meet_is_insufficient_scope(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = settings_file(tmp_path, {"rules": ["GET /orders/* scope:orders.read"]})
+    status, report = verify(issuer, issuer.token(scopes=["profile"]), "--settings", settings, "--path", "/orders")
+    assert status == 1
+    assert (report["code"], report["failing_step"], report["rule"]["met"]) == ("insufficient_scope", "rule", False)
+    [rule] = [step for step in report["steps"] if step["name"] == "rule"]
+    assert rule["detail"].endswith(": not met; granted, scope orders.read would meet it")
+
+
+def test_an_invalid_token_is_still_checked_against_the_rule(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = issuer.token(expires_in=-7200, realm_access={"roles": ["viewer"]})
+    status, report = verify(issuer, token, "--settings", settings_file(tmp_path, RULES), "--path", "/orders/1")
+    failing = {step["name"]: step["code"] for step in report["steps"] if step["status"] == "fail"}
+    assert status == 1
+    assert (report["code"], report["failing_step"]) == ("token_expired", "expiry")  # the guard's first refusal
+    # `scope:orders.read | role:orders-reader`: a scope alone would meet it, so insufficient_scope.
+    assert failing == {"expiry": "token_expired", "rule": "insufficient_scope"}
+    assert report["rule"]["met"] is False
+
+
+@pytest.mark.parametrize("path", ["/orders//42", "/orders/../admin", "/orders/./42", "/health/.."])
+def test_an_unsafe_path_is_invalid_request(issuer: DevIssuer, tmp_path: Path, path: str) -> None:
+    token = issuer.token(realm_access={"roles": ["orders-reader"]})
+    status, report = verify(issuer, token, "--settings", settings_file(tmp_path, RULES), "--path", path)
+    assert status == 1
+    assert (report["code"], report["status"], report["failing_step"]) == ("invalid_request", 400, "rule")
+    assert report["rule"] == {
+        "method": "GET",
+        "path": path,
+        "rule": None,
+        "access": None,
+        "met": None,
+        "code": "invalid_request",
+    }
+
+
+def test_public_paths_and_paths_no_rule_matches(issuer: DevIssuer, tmp_path: Path) -> None:
+    expired = issuer.token(expires_in=-7200)
+    settings = settings_file(tmp_path, RULES)
+    status, report = verify(issuer, expired, "--settings", settings, "--path", "/health")
+    assert (status, report["code"]) == (1, "token_expired")  # the verdict is still the token's
+    assert (report["rule"]["rule"], report["rule"]["access"]) == ("* /health public", "public")
+    assert any("passes whatever the token" in hint for hint in report["hints"])
+
+    status, report = verify(issuer, issuer.token(), "--settings", settings, "--path", "/profile")
+    assert (status, report["rule"]["rule"], report["rule"]["access"]) == (0, None, "authenticated")
+
+    # Without rules, exclude_paths alone decide, and a path with a dot segment is merely not excluded.
+    excluded = settings_file(tmp_path, {"exclude_paths": ["/public/*"]})
+    status, report = verify(issuer, expired, "--settings", excluded, "--path", "/public/logo.png")
+    assert (status, report["code"], report["rule"]["access"]) == (1, "token_expired", "public")
+    status, report = verify(issuer, issuer.token(), "--settings", excluded, "--path", "/public/../admin")
+    assert (status, report["rule"]["access"], report["rule"]["code"]) == (0, "authenticated", None)
+
+
+def test_the_human_output_names_the_rule(issuer: DevIssuer, tmp_path: Path) -> None:
+    token = issuer.token(realm_access={"roles": ["orders-reader"]})
+    result = run(
+        "verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience, "--jwks-uri", issuer.jwks_uri,
+        "--settings", settings_file(tmp_path, RULES), "--method", "POST", "--path", "/orders/42",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "  pass  roles and permissions roles from realm_access.roles: orders-reader;" in result.stdout
+    assert (
+        "  FAIL  rule                  POST /orders/42 matches 'POST /orders/* role:orders-admin': not met; "
+        "the token has roles [orders-reader] and permissions [] [insufficient_role]"
+    ) in result.stdout
+    assert "INVALID: 403 insufficient_role" in result.stdout
+    assert "failing step: rule" in result.stdout
+    assert "more: docs/troubleshooting.md#insufficient_role" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "shape"),
+    [
+        pytest.param(5, "is a number", id="number"),
+        pytest.param([{"name": "admin"}], "is a list holding something other than strings", id="list-of-objects"),
+        pytest.param(True, "is a boolean", id="boolean"),
+    ],
+)
+def test_a_role_claim_of_the_wrong_shape_is_claim_invalid(
+    issuer: DevIssuer, tmp_path: Path, value: object, shape: str
+) -> None:
+    token = issuer.token(realm_access={"roles": value})
+    status, report = verify(issuer, token, "--settings", settings_file(tmp_path, RULES), "--path", "/orders/1")
+    [step] = [step for step in report["steps"] if step["name"] == "roles and permissions"]
+    assert status == 1
+    assert (report["code"], report["failing_step"]) == ("claim_invalid", "roles and permissions")
+    assert (step["status"], step["code"]) == ("fail", "claim_invalid")
+    assert step["detail"].startswith(f"claim 'realm_access.roles' {shape}")
+    assert report["roles"] is None
+    assert report["rule"]["met"] is None  # the roles cannot be read: the rule cannot be told
+
+
+def test_the_audience_claim_is_named(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = settings_file(tmp_path, {"audience_claim": "client_id"})
+    token = issuer.token(audience="unused", client_id="another-client")
+    status, report = verify(issuer, token, "--settings", settings)
+    [step] = [step for step in report["steps"] if step["name"] == "audience"]
+    assert (status, report["code"], report["failing_step"]) == (1, "audience_invalid", "audience")
+    assert step["detail"] == (
+        f"client_id 'another-client' is not one of ['{issuer.audience}'] (audience_claim is 'client_id')"
+    )
+    status, report = verify(issuer, issuer.token(audience="unused", client_id=issuer.audience), "--settings", settings)
+    assert status == 0
+
+
+def _tenant_settings(issuer: DevIssuer, directory: Path) -> str:
+    template = {
+        "issuer": issuer.issuer + "/{tenant}/v2.0",
+        "tenants": ["tenant-a"],
+        "tenant_claim": "tid",
+        "jwks_uri": issuer.jwks_uri,
+    }
+    return settings_file(directory, {"audience": issuer.audience, "issuers": [template]})
+
+
+@pytest.mark.parametrize(
+    ("tenant", "tid", "detail"),
+    [
+        pytest.param(
+            "tenant-b", "tenant-b", "names tenant 'tenant-b', which is not in tenants ['tenant-a']", id="not-listed"
+        ),
+        pytest.param(
+            "tenant-a", "tenant-b", "names tenant 'tenant-a', but the 'tid' claim is 'tenant-b'", id="tid-differs"
+        ),
+        pytest.param("tenant-a", None, "names tenant 'tenant-a', but the token has no 'tid' claim", id="no-tid"),
+    ],
+)
+def test_a_template_issuer_with_the_wrong_tenant_is_issuer_invalid(
+    issuer: DevIssuer, tmp_path: Path, tenant: str, tid: str | None, detail: str
+) -> None:
+    iss = f"{issuer.issuer}/{tenant}/v2.0"
+    result = run(
+        "verify", issuer.token(issuer=iss, tid=tid), "--settings", _tenant_settings(issuer, tmp_path), "--json"
+    )
+    report = json.loads(result.stdout)
+    [step] = [step for step in report["steps"] if step["name"] == "issuer"]
+    assert result.returncode == 1
+    assert (report["code"], report["failing_step"]) == ("issuer_invalid", "issuer")
+    assert step["detail"] == f"iss {iss!r} {detail}"
+
+
+def test_a_template_issuer_with_a_listed_tenant_is_valid(issuer: DevIssuer, tmp_path: Path) -> None:
+    iss = f"{issuer.issuer}/tenant-a/v2.0"
+    result = run("verify", issuer.token(issuer=iss, tid="tenant-a"), "--settings", _tenant_settings(issuer, tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert f"  pass  issuer                iss {iss!r}: tenant 'tenant-a' (in tenants) is the 'tid' claim" in (
+        result.stdout
+    )
+
+
+def test_the_environment_overrides_the_settings_file(
+    issuer: DevIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {"issuer": issuer.issuer, "audience": "another-api", "jwks_uri": issuer.jwks_uri}
+    monkeypatch.setenv("JWTGUARD_AUDIENCE", issuer.audience)
+    result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, settings), "--json")
+    assert result.returncode == 0, result.stdout
+    # and flags override both
+    result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, settings), "--audience", "x", "--json")
+    assert json.loads(result.stdout)["code"] == "audience_invalid"
+
+
+def test_guard_rule_for(issuer: DevIssuer) -> None:
+    from jwtguard import Guard
+    from jwtguard.errors import UnsafePath
+
+    guard = Guard(issuer.settings(rules=RULES["rules"], exclude_paths=["/public/*"]))
+    assert str(guard.rule_for("GET", "/public/a")) == "* /public/* public"  # exclude_paths come first
+    assert str(guard.rule_for("POST", "/orders")) == "POST /orders/* role:orders-admin"
+    assert guard.rule_for("DELETE", "/orders/1") is None
+    with pytest.raises(UnsafePath):
+        guard.rule_for("GET", "/orders//1")
+    # Without rules there is no rule, and no path is refused for its segments.
+    assert Guard(issuer.settings(exclude_paths=["/public/*"])).rule_for("GET", "/public/../x") is None
+
+
+def test_an_anonymous_rule_is_named_when_no_token_is_sent(issuer: DevIssuer) -> None:
+    from jwtguard import Guard
+    from jwtguard.diagnose import diagnose
+
+    guard = Guard(issuer.settings(rules=["GET /catalog/* anonymous"]))
+    diagnosis = diagnose(guard, "Basic dXNlcjpwYXNz", path="/catalog/shoes")
+    assert (diagnosis.code, diagnosis.failing_step) == ("token_missing", "format")  # the token's verdict
+    assert diagnosis.rule is not None
+    assert (diagnosis.rule.rule, diagnosis.rule.access) == ("GET /catalog/* anonymous", "anonymous")
+    assert diagnosis.hints == ["the rule for GET /catalog/shoes lets a request without a token through, anonymously"]
+    # A malformed header on an unsafe path: the path is refused first, as the middleware refuses it.
+    diagnosis = diagnose(guard, "Bearer a b", path="/catalog//shoes")
+    assert (diagnosis.code, diagnosis.status, diagnosis.failing_step) == ("invalid_request", 400, "rule")

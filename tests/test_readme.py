@@ -178,3 +178,85 @@ def test_the_testing_examples_run_as_written() -> None:
         namespace["test_expired_tokens_are_refused"](issuer)
     finally:
         fixture.close()
+
+
+def test_the_per_route_rules_example(readme_issuer: DevIssuer) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.identity if request.user.is_authenticated else "anonymous")
+
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "POST", "PUT", "DELETE"])])
+    namespace: dict[str, Any] = {"app": app}
+    exec(compile(quickstart("rules", readme_issuer), "README.md", "exec"), namespace)  # noqa: S102  # our own README
+    roles = "https://orders.example.com/roles"
+    reader_roles: dict[str, Any] = {roles: ["orders-reader"]}
+    wrong_shape: dict[str, Any] = {roles: 5}
+    reader = readme_issuer.token(subject="ann", **reader_roles)
+    scoped = readme_issuer.token(subject="bob", scopes=["orders.read"])
+    writer = readme_issuer.token(subject="cy", permissions=["write:orders"])
+    plain = readme_issuer.token(subject="dee")
+
+    def code(method: str, path: str, token: str | None = None) -> object:
+        response = TestClient(app).request(method, path, headers=auth(token) if token else {})
+        return response.text if response.status_code == 200 else (response.status_code, response.json()["code"])
+
+    assert code("GET", "/health") == code("GET", "/docs/api") == "anonymous"  # public: no token read
+    assert code("GET", "/orders/42", reader) == "ann"
+    assert code("GET", "/orders", scoped) == "bob"  # the prefix itself
+    assert code("GET", "/orders/42", plain) == (403, "insufficient_scope")  # a scope alone would meet it
+    assert code("POST", "/orders/42", reader) == (403, "insufficient_role")
+    assert code("DELETE", "/orders/42", writer) == "cy"
+    assert code("GET", "/catalog/shoes") == "anonymous"
+    assert code("GET", "/catalog/shoes", plain) == "dee"
+    assert code("GET", "/catalog/shoes", readme_issuer.token(expires_in=-600)) == (401, "token_expired")
+    assert code("POST", "/catalog/shoes") == (401, "token_missing")  # no rule for POST: a valid token
+    assert code("GET", "/profile", plain) == "dee"
+    assert code("GET", "/orders/%2e%2e/health", reader) == (400, "invalid_request")  # the client would remove ".."
+    assert code("GET", "/docs//api") == (400, "invalid_request")
+    assert code("GET", "/orders/42", readme_issuer.token(**wrong_shape)) == (401, "claim_invalid")
+
+    # The environment and Django forms of the same rules.
+    from jwtguard import Settings
+
+    settings = namespace["settings"]
+    match = re.search(r"^JWTGUARD_RULES='(.*)'$", README, re.MULTILINE)
+    assert match is not None
+    assert Settings.from_env({"JWTGUARD_RULES": match.group(1)}, **_without(settings, "rules")) == settings
+    django = run_block(quickstart("django-rules", readme_issuer))["JWTGUARD"]
+    assert Settings.from_mapping(django) == settings
+
+
+def _without(settings: Any, name: str) -> dict[str, Any]:
+    import dataclasses
+
+    return {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings) if field.name != name}
+
+
+def test_a_get_rule_decides_websocket_handshakes_as_the_readme_says(readme_issuer: DevIssuer) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import WebSocketDenialResponse
+    from starlette.websockets import WebSocket
+
+    from jwtguard import JWTGuardMiddleware
+
+    async def hello(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    viewer = auth(readme_issuer.token(roles=["viewer"]))
+    outcomes = []
+    for methods in ("GET,HEAD", "WEBSOCKET", "*"):
+        app = Starlette(routes=[WebSocketRoute("/admin/ws", hello)])
+        rules = [f"{methods} /admin/* role:admin"]
+        app.add_middleware(JWTGuardMiddleware, settings=readme_issuer.settings(role_claims=["roles"], rules=rules))
+        try:
+            with TestClient(app).websocket_connect("/admin/ws", headers=viewer):
+                outcomes.append("accepted")
+        except WebSocketDenialResponse:
+            outcomes.append("refused")
+    assert outcomes == ["refused", "refused", "refused"]
