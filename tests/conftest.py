@@ -16,6 +16,8 @@ from werkzeug.serving import make_server
 
 from jwtguard.testing import DevIssuer, SigningKey, generate_key
 
+from .browser import browser as browser  # the headless Chromium fixture, for the few browser tests
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
