@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from jwtguard import AudienceInvalid, Guard
+from jwtguard import AudienceInvalid, Guard, JWTGuardMiddleware
 from jwtguard.testing import DevIssuer, KeyServer, SigningKey
 
 from .providers import all_providers
@@ -183,6 +183,38 @@ def test_the_testing_examples_run_as_written() -> None:
         namespace["test_expired_tokens_are_refused"](issuer)
     finally:
         fixture.close()
+
+
+def test_the_rules_example_does_what_the_readme_says(readme_issuer: DevIssuer) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.user.identity if request.user.is_authenticated else "anonymous")
+
+    rules = run_block(quickstart("rules"))["rules"]
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=["GET", "HEAD", "POST"])])
+    app.add_middleware(JWTGuardMiddleware, settings=readme_issuer.settings(rules=rules, role_claims=["roles"]))
+    with TestClient(app) as client:
+
+        def answer(method: str, path: str, token: str | None = None) -> tuple[int, str]:
+            response = client.request(method, path, headers=auth(token) if token else {})
+            return response.status_code, response.text if response.status_code == 200 else response.json()["code"]
+
+        assert answer("GET", "/health", "not-a-token") == (200, "anonymous")  # public: no token is read
+        assert answer("GET", "/catalog/shoes") == (200, "anonymous")
+        assert answer("GET", "/catalog/shoes", "not-a-token") == (401, "token_malformed")
+        assert answer("GET", "/catalog", readme_issuer.token(subject="ann")) == (200, "ann")
+        assert answer("POST", "/catalog/shoes") == (401, "token_missing")  # no rule: a valid token
+        assert answer("GET", "/orders/7", readme_issuer.token(subject="ann", roles=["orders-reader"])) == (200, "ann")
+        assert answer("GET", "/orders", readme_issuer.token(scopes=["orders.read"])) == (200, "user-1")
+        assert answer("GET", "/orders", readme_issuer.token()) == (403, "insufficient_scope")
+        assert answer("POST", "/orders", readme_issuer.token()) == (200, "user-1")  # the rule is for GET and HEAD
+        assert answer("GET", "/admin/users", readme_issuer.token(roles=["orders-reader"])) == (403, "insufficient_role")
+        assert answer("GET", "/admin/users", readme_issuer.token(roles=["admin"])) == (200, "user-1")
+        assert answer("GET", "/admin//users", readme_issuer.token(roles=["admin"])) == (400, "invalid_request")
 
 
 # -- Identity providers: each block as a user pastes it, the keys served locally -----------------------------------
