@@ -38,8 +38,11 @@ _STEPS = (
     "required claims",
     "token type",
     "scopes",
+    "roles",
     "revocation",
 )
+# The claim policy's steps under the names shown here (each fits the command's 16-character column).
+_SHOWN = {"scope claim": "scopes", "roles and permissions": "roles"}
 _CLAIM_STEPS = {"exp": "expiry", "nbf": "not-before", "iat": "not-before", "iss": "issuer", "aud": "audience"}
 _CLAIM_STEPS |= {"typ": "token type", "scope": "scopes"}
 
@@ -186,7 +189,7 @@ def _claim_steps(
     """Each of the issuer policy's named checks on its own, so every failing one shows."""
     now = guard.clock()
     for name, check in policy.steps:
-        shown = "scopes" if name == "scope claim" else name
+        shown = _SHOWN.get(name, name)
         try:
             check(header, claims, now)
         except AuthError as error:
@@ -267,7 +270,7 @@ def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, n
         what = "issued" if error.claim == "iat" else "valid from"
         return f"{what} {ago(value - now)} in the future ({error.claim} {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "audience_invalid":
-        return f"aud {value!r} is not one of {sorted(policy.audiences)}"
+        return f"{policy.audience_claim} {value!r} is not one of {sorted(policy.audiences)}"
     if error.code == "issuer_invalid":
         return f"iss {value!r} is not a configured issuer"
     if error.claim == "typ":
@@ -282,13 +285,20 @@ def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, no
     if step == "issuer":
         return f"iss {claims.get('iss')!r}"
     if step == "audience":
-        return f"aud {claims.get('aud')!r}"
+        return f"{policy.audience_claim} {claims.get(policy.audience_claim)!r}"
+    if step == "roles and permissions":
+        roles, permissions = policy.read_roles(claims)
+        return f"roles: {_names(roles)}; permissions: {_names(permissions)}"
     if step == "token type":
         accepted = "one of token_types" if policy.token_types else "an access token type (token_types not set)"
         return f"typ {header.get('typ')!r}: {accepted}"
     if step == "lifetime" and policy.max_lifetime is not None:
         return f"within max_token_lifetime ({policy.max_lifetime:.0f} s)"
     return "ok"
+
+
+def _names(names: frozenset[str]) -> str:
+    return printable(" ".join(sorted(names))) or "(none)"
 
 
 def utc(timestamp: float) -> str:

@@ -371,3 +371,39 @@ def test_the_colour_codes_survive_and_only_they(issuer: DevIssuer, monkeypatch: 
     assert "\x1b[2J" not in output
     assert "\x1b[32m\n" not in output
     assert "\\x1b[2J" in output  # the token's escape, shown as text
+
+
+def test_verify_shows_the_configured_audience_claim_and_the_roles_read(issuer: DevIssuer, tmp_path: Path) -> None:
+    # A Cognito-shaped access token: no aud, its client in client_id, its groups as roles.
+    settings = settings_file(tmp_path, {"audience_claim": "client_id", "role_claims": ["cognito:groups"]})
+    claims: dict[str, Any] = {"aud": None, "client_id": issuer.audience, "cognito:groups": ["orders-readers"]}
+    status, report = verify(issuer, issuer.token(**claims), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert status == 0
+    assert steps["audience"]["detail"] == f"client_id {issuer.audience!r}"
+    assert steps["roles"]["detail"] == "roles: orders-readers; permissions: (none)"
+    assert [step["name"] for step in report["steps"]][-3:] == ["scopes", "roles", "revocation"]
+    inspected = json.loads(run("inspect", issuer.token(**claims), "--json").stdout)
+    assert (
+        "no aud: refused unless audience_claim names another claim, or any audience is allowed" in inspected["warnings"]
+    )
+
+    status, report = verify(issuer, issuer.token(**{**claims, "client_id": "another-client"}), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert (status, report["failing_step"]) == (1, "audience")
+    assert steps["audience"]["detail"] == f"client_id 'another-client' is not one of [{issuer.audience!r}]"
+
+    status, report = verify(issuer, issuer.token(**{**claims, "cognito:groups": 7}), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert (status, report["failing_step"]) == (1, "roles")
+    assert steps["roles"]["code"] == "claim_invalid"
+
+
+def test_verify_fits_every_step_name_in_its_column(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = settings_file(tmp_path, {"role_claims": ["roles"]})
+    result = run(
+        "verify", issuer.token(roles=["admin"]), "--issuer", issuer.issuer, "--audience", issuer.audience,
+        "--jwks-uri", issuer.jwks_uri, "--settings", settings,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "  pass  roles           roles: admin; permissions: (none)\n" in result.stdout
