@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
@@ -431,13 +432,7 @@ class Settings:
         """
         entries = tuple(entry for entry in self.issuers if isinstance(entry, Issuer))  # all, since __post_init__
         if entries:
-            return tuple(
-                dataclasses.replace(
-                    entry,
-                    **{name: getattr(self, name) for name in _INHERITED if getattr(entry, name) is None},
-                )
-                for entry in entries
-            )
+            return tuple(self._resolved(entry) for entry in entries)
         single = object.__new__(Issuer)  # the top-level fields were validated as a whole already
         for name, value in (
             ("issuer", self.issuer),
@@ -452,6 +447,15 @@ class Settings:
         ):
             object.__setattr__(single, name, value)
         return (single,)
+
+    def _resolved(self, entry: Issuer) -> Issuer:
+        """`entry` with the top-level values where it has none. A copy, not `dataclasses.replace`: both were
+        validated already, and validating the entry again would repeat its start-up warnings on every read."""
+        resolved = copy.copy(entry)
+        for name in _INHERITED:
+            if getattr(entry, name) is None:
+                object.__setattr__(resolved, name, getattr(self, name))
+        return resolved
 
     @property
     def multi_issuer(self) -> bool:
