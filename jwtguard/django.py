@@ -53,8 +53,9 @@ def settings_from_django() -> Settings:
 
 
 def _request_info(request: HttpRequest) -> RequestInfo:
-    # request.META is the WSGI environ (or built from the ASGI scope): PATH_INFO is what the resolver matches.
-    return RequestInfo.from_environ(request.META)
+    # request.META is the WSGI environ (or built from the ASGI scope), but Django has put its decoded paths in it:
+    # take the paths from the request (`path_info` is what the resolver matches), not decoded a second time.
+    return RequestInfo.from_environ(request.META)._replace(path=request.path, route_path=request.path_info)
 
 
 def _response(rendered: RenderedError) -> HttpResponse:

@@ -1,7 +1,7 @@
 """A headless Chromium for the few tests that need a real browser (Swagger UI's Authorize flow, CORS).
 
 The browser is Debian's `chromium` (`apt-get install chromium`), driven through Playwright. Where it is missing the
-browser tests are skipped, saying so; `.ci/run` installs it and sets `JWTGUARD_REQUIRE_BROWSER=1`, which turns a
+browser tests are skipped, saying so; `.ci/run` installs it and sets `REQUIRE_BROWSER_TESTS=1`, which turns a
 missing or broken browser into a failure instead.
 """
 
@@ -17,7 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-REQUIRED = os.environ.get("JWTGUARD_REQUIRE_BROWSER") == "1"
+REQUIRED = os.environ.get("REQUIRE_BROWSER_TESTS") == "1"
 
 
 def chromium_path() -> str | None:
