@@ -394,7 +394,9 @@ def test_a_forged_preflight_reaches_a_view_that_answers_every_method(api_issuer:
 def starlette_cors_outside(fields: dict[str, Any]) -> Send:
     app = Starlette(routes=[Route("/me", _asgi_me)])
     app.add_middleware(JWTGuardMiddleware, settings=Settings(**fields))
-    app.add_middleware(CORSMiddleware, allow_origins=[PAGE], allow_headers=["authorization"])  # added last: outermost
+    app.add_middleware(  # added last: outermost
+        CORSMiddleware, allow_origins=[PAGE], allow_headers=["authorization"], expose_headers=["WWW-Authenticate"]
+    )
     return _asgi_send(app)
 
 
@@ -417,7 +419,7 @@ def django_with_cors_headers(fields: dict[str, Any]) -> Send:
         fields,
         MIDDLEWARE=["corsheaders.middleware.CorsMiddleware", "jwtguard.django.JWTGuardMiddleware"],
         CORS_ALLOWED_ORIGINS=[PAGE],
-        CORS_ALLOW_HEADERS=["authorization"],
+        CORS_EXPOSE_HEADERS=["WWW-Authenticate"],
     )
 
 
@@ -451,6 +453,8 @@ def assert_a_page_reads_every_answer(send: Send, issuer: DevIssuer, origin: str 
         "token_missing",
         origin,
     )
+    # The challenge is no CORS-safelisted header: the page reads it only once it is exposed.
+    assert "www-authenticate" in refused.headers["access-control-expose-headers"].lower()
 
 
 def test_without_the_settings_jwtguard_outside_cors_hides_its_answers(api_issuer: DevIssuer) -> None:
@@ -491,5 +495,6 @@ def test_the_readme_django_example(readme_issuer: DevIssuer) -> None:
         fields_of(readme_issuer),
         MIDDLEWARE=[entry for entry in namespace["MIDDLEWARE"] if entry is not Ellipsis],
         CORS_ALLOWED_ORIGINS=namespace["CORS_ALLOWED_ORIGINS"],
+        CORS_EXPOSE_HEADERS=namespace["CORS_EXPOSE_HEADERS"],
     )
     assert_a_page_reads_every_answer(send, readme_issuer, README_ORIGIN)
