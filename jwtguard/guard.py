@@ -629,6 +629,22 @@ class Guard:
         """
         return None if self._rules is None else self._rules.match(method, path)
 
+    def passes_without_token(self, request: RequestInfo) -> bool:
+        """True when the request policy lets `request` through before any token is read, as `check_request` does:
+        a CORS preflight without credentials (with `cors_preflight`), a public rule, an excluded path.
+
+        Raises `UnsafePath` (rules configured) or `TokenInQuery` where `check_request` would refuse the request
+        before reading a token. For tools that decide requests the guard's way (jwtguard's pytest plugin);
+        `check_request` itself stays one linear pass.
+        """
+        if self._cors_preflight and request.preflight and not request.authorization:
+            return True
+        if self._rules is not None:
+            rule = self._rules.match(request.method, _route_path(request))
+            if rule is not None and rule.public:
+                return True
+        return bool((self._excluded_exact or request.query_string) and self._passes_unchecked(request))
+
     def accept_cached(
         self,
         authorization: str,
