@@ -334,6 +334,15 @@ def test_a_503_exposes_its_retry_after(api_issuer: DevIssuer) -> None:
     assert dict(rendered.headers)["access-control-expose-headers"] == "Retry-After"
 
 
+def test_a_refusal_without_a_challenge_exposes_nothing(api_issuer: DevIssuer) -> None:
+    guard = Guard(api_issuer.settings(cors_allow_origins=[PAGE]))
+    rendered = guard.render(jwtguard.RevocationUnavailable("no loop"), RequestInfo("GET", "/me", None, origin=PAGE))
+    assert {name: value for name, value in rendered.headers if name in CORS_HEADERS} == {
+        "access-control-allow-origin": PAGE,
+        "vary": "Origin",
+    }
+
+
 def test_a_websocket_refusal_has_no_cors_headers(api_issuer: DevIssuer) -> None:
     guard = Guard(api_issuer.settings(cors_allow_origins=["*"]))
     rendered = guard.render(jwtguard.TokenMissing("none"), RequestInfo("WEBSOCKET", "/ws", None, origin=PAGE))
