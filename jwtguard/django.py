@@ -89,7 +89,7 @@ class JWTGuardMiddleware:
             if principal is None:
                 principal = self.guard.check_request(_request_info(request))
         except AuthError as exc:
-            return _response(self.guard.render(exc))
+            return _response(self.guard.render(exc, _request_info(request)))
         request.principal = principal  # type: ignore[attr-defined]
         if self.set_user and principal is not None:
             request.user = principal  # type: ignore[assignment]

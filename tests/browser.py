@@ -31,9 +31,11 @@ def _unavailable(why: str) -> None:
     pytest.skip(f"browser test skipped: {why} (apt-get install chromium to run it)")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+# open, and every later test that runs one of its own (`anyio.run`, `asyncio.run`) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """A headless Chromium for the session; skips (or, under `.ci/run`, fails) when there is none."""
+    """A headless Chromium for the module's tests; skips (or, under `.ci/run`, fails) when there is none."""
     executable = chromium_path()
     if executable is None:
         _unavailable("no chromium executable found")
