@@ -87,10 +87,20 @@ def test_the_entry_point_is_declared_and_names_an_inert_module() -> None:
     assert '[tool.hatch.build.targets.wheel.force-include]\n"_jwtguard_pytest.py" = "_jwtguard_pytest.py"\n' in project
 
 
+def _installed() -> bool:
+    """Whether this jwtguard is installed with its entry point (pytest then loads it in every run)."""
+    import importlib.metadata
+
+    return any(entry.value == "_jwtguard_pytest" for entry in importlib.metadata.entry_points(group="pytest11"))
+
+
+# Where jwtguard is not installed with its entry point, `-p _jwtguard_pytest` loads the module as pytest loads it.
+ENTRY_POINT: tuple[str, ...] = () if _installed() else ("-p", "_jwtguard_pytest")
+
+
 def test_loaded_as_an_entry_point_the_plugin_imports_nothing_and_adds_no_fixture(tmp_path: Path) -> None:
     (tmp_path / "test_probe.py").write_text(PROBE, encoding="utf-8")
-    # `-p _jwtguard_pytest` loads the module as pytest loads the installed entry point, in every run.
-    result = run_pytest(tmp_path, "-s", "-p", "_jwtguard_pytest")
+    result = run_pytest(tmp_path, "-s", *ENTRY_POINT)
     assert passed(result, 1), result.stdout + result.stderr
     assert "jwtguard imported: False" in result.stdout
 
@@ -98,8 +108,8 @@ def test_loaded_as_an_entry_point_the_plugin_imports_nothing_and_adds_no_fixture
 @pytest.mark.parametrize(
     ("args", "conftest"),
     [
-        # `-p jwtguard` names the installed entry point: here `_jwtguard_pytest` stands in for it.
-        pytest.param(("-p", "_jwtguard_pytest", "-p", "jwtguard"), "", id="-p jwtguard"),
+        # `-p jwtguard` names the installed entry point.
+        pytest.param((*ENTRY_POINT, "-p", "jwtguard"), "", id="-p jwtguard"),
         pytest.param(("-p", "jwtguard.pytest_plugin"), "", id="-p jwtguard.pytest_plugin"),
         pytest.param((), 'pytest_plugins = ["jwtguard.pytest_plugin"]\n', id="conftest"),
     ],
