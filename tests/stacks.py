@@ -216,7 +216,7 @@ def configure_django() -> None:
             ROOT_URLCONF="tests.django_urls",
             MIDDLEWARE=["jwtguard.django.JWTGuardMiddleware"],
             ALLOWED_HOSTS=["testserver"],
-            INSTALLED_APPS=[],
+            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],  # for AuthenticationMiddleware
             USE_TZ=True,
             JWTGUARD={},
         )

@@ -20,6 +20,7 @@ from django.test.utils import override_settings
 
 import jwtguard.flask
 from jwtguard import ConfigurationError, Guard, JWTGuardWSGIMiddleware, Principal
+from jwtguard.django import TokenUser
 from jwtguard.testing import DevIssuer
 
 from .conftest import FakeClock
@@ -201,8 +202,11 @@ def test_django_leaves_request_user_alone_unless_asked(issuer: DevIssuer) -> Non
 
     with override_settings(JWTGUARD=django_settings_for(issuer), JWTGUARD_SET_USER=True):
         handled = run_django_middleware(factory.get("/me", headers={"Authorization": f"Bearer {token}"}))
-        assert isinstance(handled.user, Principal)
-        assert handled.user.is_authenticated
+        user: object = handled.user
+        assert isinstance(user, TokenUser)
+        assert user.principal is handled.principal  # type: ignore[attr-defined]
+        assert user.is_authenticated
+        assert user.is_active
 
 
 @pytest.mark.parametrize(
