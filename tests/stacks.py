@@ -199,8 +199,7 @@ def flask_stack(settings: Settings) -> Get:
     @app.get("/orders")
     @jwtguard.flask.require_scopes("orders:read")
     def orders() -> dict[str, Any]:
-        principal = jwtguard.flask.current_principal()
-        return {"orders": [], "sub": principal.subject if principal else None}
+        return {"orders": [], "sub": jwtguard.flask.require_principal().subject}
 
     client = app.test_client()
 
