@@ -118,9 +118,7 @@ class TokenUser:
         key = self._pk
         if key == "":
             subject = self.principal.subject
-            # JSON keeps the two apart whatever they hold: ("a", "b|c") and ("a|b", "c") differ.
-            both = json.dumps([self.principal.issuer, subject]).encode()
-            key = self._pk = None if subject is None else hashlib.sha256(both).hexdigest()[:32]
+            key = self._pk = None if subject is None else _user_key(self.principal.issuer, subject)
         return key
 
     @property
@@ -182,6 +180,11 @@ class TokenUser:
 
     def __repr__(self) -> str:
         return f"TokenUser({self.principal!r})"
+
+
+def _user_key(issuer: str | None, subject: str) -> str:
+    # JSON keeps the two apart whatever they hold: ("a", 'b","c') and ('a","b', "c") differ.
+    return hashlib.sha256(json.dumps([issuer, subject]).encode()).hexdigest()[:32]
 
 
 class JWTGuardMiddleware:
