@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from jwtguard import Settings
-from jwtguard.django import require_scopes
+from jwtguard.django import require_principal, require_scopes
 
 
 def index(request: HttpRequest) -> JsonResponse:
@@ -19,14 +18,13 @@ def index(request: HttpRequest) -> JsonResponse:
 
 @require_scopes()
 def me(request: HttpRequest) -> JsonResponse:
-    principal: Any = request.principal  # type: ignore[attr-defined]
+    principal = require_principal(request)
     return JsonResponse({"sub": principal.subject, "scopes": sorted(principal.scopes)})
 
 
 @require_scopes("orders:read")
 def orders(request: HttpRequest) -> JsonResponse:
-    principal: Any = request.principal  # type: ignore[attr-defined]
-    return JsonResponse({"orders": [{"id": 1, "item": "coffee"}], "for": principal.subject})
+    return JsonResponse({"orders": [{"id": 1, "item": "coffee"}], "for": require_principal(request).subject})
 
 
 urlpatterns = [path("", index), path("health", index), path("me", me), path("orders", orders)]

@@ -30,6 +30,7 @@ from .errors import (
 )
 
 __all__ = [
+    "UNAUTHENTICATED_REASON",
     "AllOf",
     "AnyOf",
     "BaseRequirement",
@@ -58,6 +59,9 @@ _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _EMPTY = frozenset({""})
 _NO_NAMES: frozenset[str] = frozenset()
 _NO_CONTEXT = TokenContext()
+
+#: The reason logged when a route needs a token and the request had none.
+UNAUTHENTICATED_REASON = "route requires a token, the request had none"
 
 
 def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str] | None:
@@ -799,7 +803,7 @@ def require(principal: object, requirement: Requirement) -> Principal:
     """The `Principal` if it meets `requirement`: for route helpers, which may run on excluded or anonymous
     requests (then `TokenMissing`)."""
     if not isinstance(principal, Principal):
-        raise TokenMissing("route requires a token, the request had none")
+        raise TokenMissing(UNAUTHENTICATED_REASON)
     try:
         requirement.check(principal)
     except AuthError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import AuthError, InsufficientScope, JWKSUnavailable
 from .hooks import ErrorBodyHook
 
-__all__ = ["RenderedError", "Renderer", "quote_header_value"]
+__all__ = ["RenderedError", "Renderer", "quote_header_value", "www_authenticate"]
 
 logger = logging.getLogger("jwtguard")
 

@@ -1,4 +1,5 @@
-"""The same small API on five stacks (Starlette, FastAPI, plain WSGI, Flask, Django), each behind jwtguard.
+"""The same small API on seven stacks (Starlette, FastAPI, plain WSGI, Flask, Django, and Django REST framework
+with and without jwtguard's Django middleware), each behind jwtguard.
 
 Every stack serves `/me` (the subject, or null when anonymous), `/orders` (needs scope `orders:read`,
 checked by that stack's own route-level helper) and `/health`; and, for per-route rules, `/public/...`,
@@ -52,7 +53,7 @@ JWTGUARD_HEADERS = ("content-type", "content-length", "cache-control", "www-auth
 class Answer:
     status: int
     headers: dict[str, str]
-    body: Any  # parsed JSON
+    body: Any  # parsed JSON (the text of a framework's own HTML page)
 
 
 class Get(Protocol):
@@ -73,7 +74,14 @@ def _answer(method: str, status: int, headers: Iterable[tuple[str, str]], body: 
     if status == 200:
         kept = {}  # success bodies are each framework's own JSON rendering
     # A response to HEAD has no body (RFC 9110 §9.3.2), whatever a test client makes of what was sent.
-    return Answer(status, kept, None if method == "HEAD" else json.loads(body))
+    return Answer(status, kept, None if method == "HEAD" else _parsed(body))
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:  # Django's 404 page, say
+        return body.decode("utf-8", "replace")
 
 
 def _joined(authorization: Sequence[str]) -> dict[str, str]:
@@ -206,8 +214,7 @@ def flask_stack(settings: Settings) -> Get:
     @app.get("/orders")
     @jwtguard.flask.require_scopes("orders:read")
     def orders() -> dict[str, Any]:
-        principal = jwtguard.flask.current_principal()
-        return {"orders": [], "sub": principal.subject if principal else None}
+        return {"orders": [], "sub": jwtguard.flask.require_principal().subject}
 
     client = app.test_client()
 
@@ -228,25 +235,47 @@ def configure_django() -> None:
             ROOT_URLCONF="tests.django_urls",
             MIDDLEWARE=["jwtguard.django.JWTGuardMiddleware"],
             ALLOWED_HOSTS=["testserver"],
-            INSTALLED_APPS=[],
+            # django.contrib.auth: for AuthenticationMiddleware, and DRF's anonymous user.
+            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "rest_framework"],
             USE_TZ=True,
             JWTGUARD={},
+            REST_FRAMEWORK={
+                "DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.drf.JWTAuthentication"],
+                "EXCEPTION_HANDLER": "jwtguard.drf.exception_handler",
+            },
         )
         django.setup()
 
 
 def django_stack(settings: Settings) -> Get:
+    return _django_client(settings)
+
+
+def _django_client(settings: Settings, **more: Any) -> Get:
     configure_django()
     values = {name.upper(): value for name, value in _configured(settings).items()}
     client = DjangoClient()
 
     def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
         # The middleware is built on the first request, under these settings, and kept by the client.
-        with override_settings(JWTGUARD=values):
+        with override_settings(JWTGUARD=values, **more):
             response = client.generic(method, BASE_URL + path, headers=_joined(authorization))
         return _answer(method, response.status_code, response.items(), response.content)
 
     return get
+
+
+# -- Django REST framework -------------------------------------------------------------------------
+
+
+def drf_stack(settings: Settings) -> Get:
+    """DRF views, authenticated by `jwtguard.drf.JWTAuthentication` alone: it applies the settings itself."""
+    return _django_client(settings, MIDDLEWARE=[], ROOT_URLCONF="tests.drf_urls")
+
+
+def drf_middleware_stack(settings: Settings) -> Get:
+    """The same DRF views behind jwtguard's Django middleware, whose verdict the authentication class takes."""
+    return _django_client(settings, ROOT_URLCONF="tests.drf_urls")
 
 
 def _configured(settings: Settings) -> dict[str, Any]:
@@ -257,10 +286,15 @@ def _configured(settings: Settings) -> dict[str, Any]:
     return values
 
 
+#: Stacks that route before jwtguard sees a request: a path no view serves is their framework's 404.
+ROUTES_FIRST = frozenset({"drf"})
+
 STACKS: dict[str, Callable[[Settings], Get]] = {
     "starlette": starlette_stack,
     "fastapi": fastapi_stack,
     "wsgi": wsgi_stack,
     "flask": flask_stack,
     "django": django_stack,
+    "drf": drf_stack,
+    "drf-middleware": drf_middleware_stack,
 }

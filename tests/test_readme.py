@@ -32,7 +32,7 @@ def quickstart(name: str, issuer: DevIssuer | None = None) -> str:
     code = match.group(1)
     if issuer is None:
         return code
-    assert PLACEHOLDER_ISSUER in code or name in ("fastapi", "django-views", "django-urls")
+    assert PLACEHOLDER_ISSUER in code or name in ("fastapi", "django-views", "django-urls", "drf-views", "drf-urls")
     return code.replace(PLACEHOLDER_ISSUER, issuer.issuer)
 
 
@@ -92,46 +92,110 @@ django.setup()
 from django.test.utils import setup_test_environment
 setup_test_environment()
 from django.test import Client
-client = Client()
+client = Client(enforce_csrf_checks=True)  # as a browser meets Django's CSRF check
 answers = []
-for token in sys.argv[1:]:
-    headers = {"Authorization": "Bearer " + token} if token != "-" else {}
-    response = client.get("/orders", headers=headers)
+for request in sys.argv[1:]:
+    method, _, token = request.partition(" ")
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    response = client.generic(method, "/orders", headers=headers)
     answers.append([response.status_code, json.loads(response.content)])
 print(json.dumps(answers))
 """
 
 
-def test_django_quickstart_in_a_new_project(readme_issuer: DevIssuer, tmp_path: Path) -> None:
-    # What a new user does: django-admin startproject, then paste the three snippets.
+def new_project(name: str, prefix: str, issuer: DevIssuer, directory: Path) -> Path:
+    """What a new user does: django-admin startproject, then paste the three snippets. The project's package."""
     subprocess.run(
-        [sys.executable, "-m", "django", "startproject", "mysite"], cwd=tmp_path, check=True, capture_output=True
+        [sys.executable, "-m", "django", "startproject", name], cwd=directory, check=True, capture_output=True
     )
-    package = tmp_path / "mysite" / "mysite"
+    package = directory / name / name
     with (package / "settings.py").open("a", encoding="utf-8") as settings_file:
-        settings_file.write("\n" + quickstart("django-settings", readme_issuer))
-    (package / "views.py").write_text(quickstart("django-views", readme_issuer), encoding="utf-8")
-    (package / "urls.py").write_text(quickstart("django-urls", readme_issuer), encoding="utf-8")
+        settings_file.write("\n" + quickstart(f"{prefix}-settings", issuer))
+    (package / "views.py").write_text(quickstart(f"{prefix}-views", issuer), encoding="utf-8")
+    (package / "urls.py").write_text(quickstart(f"{prefix}-urls", issuer), encoding="utf-8")
+    return package
 
-    tokens = [
-        readme_issuer.token(subject="ann", scopes=["orders:read"]),
-        readme_issuer.token(subject="bob"),
-        readme_issuer.token(expires_in=-600),
-        "-",
-    ]
+
+def ask(package: Path, *requests: str) -> list[list[Any]]:
+    """Send each "METHOD token" (or "METHOD" alone) to /orders of the project: [status, body] each."""
     result = subprocess.run(
-        [sys.executable, "-c", DJANGO_CLIENT, *tokens],
-        cwd=tmp_path / "mysite",
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "mysite.settings"},
+        [sys.executable, "-c", DJANGO_CLIENT, *requests],
+        cwd=package.parent,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": f"{package.name}.settings"},
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    answers = json.loads(result.stdout)
-    assert answers[0] == [200, {"orders": [], "for": "ann"}]
-    assert [status for status, _ in answers[1:]] == [403, 401, 401]
-    assert [body["code"] for _, body in answers[1:]] == ["insufficient_scope", "token_expired", "token_missing"]
+    answers: list[list[Any]] = json.loads(result.stdout)
+    return answers
+
+
+def test_django_quickstart_in_a_new_project(readme_issuer: DevIssuer, tmp_path: Path) -> None:
+    package = new_project("mysite", "django", readme_issuer, tmp_path)
+    granted = readme_issuer.token(subject="ann", scopes=["orders:read"])
+    answers = ask(
+        package,
+        f"GET {granted}",
+        f"POST {granted}",  # startproject's CsrfViewMiddleware: the bearer token is the credential
+        f"GET {readme_issuer.token(subject='bob')}",
+        f"GET {readme_issuer.token(expires_in=-600)}",
+        "GET",
+    )
+    assert answers[:2] == [[200, {"orders": [], "for": "ann"}]] * 2
+    assert [status for status, _ in answers[2:]] == [403, 401, 401]
+    assert [body["code"] for _, body in answers[2:]] == ["insufficient_scope", "token_expired", "token_missing"]
+
+
+def test_drf_quickstart_in_a_new_project(readme_issuer: DevIssuer, tmp_path: Path) -> None:
+    package = new_project("drfsite", "drf", readme_issuer, tmp_path)
+    granted = readme_issuer.token(subject="ann", scopes=["orders:read"])
+    answers = ask(
+        package,
+        f"GET {granted}",
+        f"POST {granted}",
+        f"GET {readme_issuer.token(subject='bob')}",
+        f"POST {readme_issuer.token(subject='bob')}",
+        f"GET {readme_issuer.token(expires_in=-600)}",
+        "GET",
+        "POST",
+    )
+    assert answers[:2] == [[200, {"orders": [], "for": "ann"}], [201, {"created": {}, "by": "ann"}]]
+    assert [(status, body["code"]) for status, body in answers[2:]] == [
+        (403, "insufficient_scope"),
+        (403, "insufficient_scope"),
+        (401, "token_expired"),
+        (401, "token_missing"),
+        (401, "token_missing"),
+    ]
+
+
+# The quick starts whose code is a whole module, and what they are checked as.
+TYPED_QUICKSTARTS = ("starlette", "fastapi", "flask", "authorize")
+# What `django-admin startproject` defines before the settings snippets, with their types.
+STARTPROJECT_SETTINGS = "INSTALLED_APPS: list[str] = []\nMIDDLEWARE: list[str] = []\n"
+
+
+def test_the_quick_starts_pass_mypy_strict(tmp_path: Path) -> None:
+    from mypy import api
+
+    import jwtguard
+
+    sources = {f"{name}_quickstart.py": quickstart(name) for name in TYPED_QUICKSTARTS}
+    for prefix in ("django", "drf"):  # a project's package: `from . import views` needs one
+        sources[f"{prefix}_project/__init__.py"] = ""
+        sources[f"{prefix}_project/settings.py"] = STARTPROJECT_SETTINGS + quickstart(f"{prefix}-settings")
+        sources[f"{prefix}_project/views.py"] = quickstart(f"{prefix}-views")
+        sources[f"{prefix}_project/urls.py"] = quickstart(f"{prefix}-urls")
+    for name, code in sources.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(code, encoding="utf-8")
+    files = [str(tmp_path / name) for name in sources if not name.endswith("__init__.py")]
+    # The jwtguard under test, ahead of any installed copy.
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\nmypy_path = {Path(jwtguard.__file__).parent.parent}\n", encoding="utf-8")
+    report, errors, status = api.run(["--strict", "--config-file", str(config), "--cache-dir", os.devnull, *files])
+    assert status == 0, report + errors
 
 
 def test_several_issuers_example(signing_keys: dict[str, SigningKey]) -> None:

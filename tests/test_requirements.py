@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 import jwtguard
 import jwtguard.django
+import jwtguard.drf
 import jwtguard.flask
 import jwtguard.starlette
 from jwtguard import (
@@ -745,11 +746,41 @@ def django_stack(settings: Settings) -> Get:
     return get
 
 
+def drf_stack(settings: Settings) -> Get:
+    from rest_framework.request import Request as DRFRequest
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    configure_django()
+    values = {field.name.upper(): getattr(settings, field.name) for field in dataclasses.fields(Settings)}
+    values.pop("ERROR_BODY_HOOK")
+    urls = types.ModuleType("requirement_drf_urls")
+    urls.urlpatterns = []  # type: ignore[attr-defined]
+    for route in ROUTES:
+
+        class View(APIView):
+            permission_classes = (jwtguard.drf.authorize(ROUTES[route]),)
+
+            def get(self, request: DRFRequest) -> Response:
+                return Response({"sub": jwtguard.drf.require_principal(request).subject})
+
+        urls.urlpatterns.append(django_path(route[1:], View.as_view()))
+    client = DjangoClient()
+
+    def get(path: str, token: str) -> Answer:
+        with override_settings(JWTGUARD=values, ROOT_URLCONF=urls, MIDDLEWARE=[]):
+            response = client.get(path, headers={"Authorization": f"Bearer {token}"})
+        return Answer(response.status_code, response.headers.get("WWW-Authenticate"), json.loads(response.content))
+
+    return get
+
+
 STACKS: dict[str, Callable[[Settings], Get]] = {
     "starlette": starlette_stack,
     "fastapi": fastapi_stack,
     "flask": flask_stack,
     "django": django_stack,
+    "drf": drf_stack,
 }
 
 
@@ -889,8 +920,14 @@ def test_the_guard_gives_no_roles_or_permissions_until_their_claims_are_configur
 
 @pytest.mark.parametrize(
     "helper",
-    [jwtguard.starlette.authorize, jwtguard.starlette.Authorize, jwtguard.flask.authorize, jwtguard.django.authorize],
-    ids=["starlette", "fastapi", "flask", "django"],
+    [
+        jwtguard.starlette.authorize,
+        jwtguard.starlette.Authorize,
+        jwtguard.flask.authorize,
+        jwtguard.django.authorize,
+        jwtguard.drf.authorize,
+    ],
+    ids=["starlette", "fastapi", "flask", "django", "drf"],
 )
 def test_every_helper_checks_its_requirement_when_the_app_is_built(helper: Callable[[Any], object]) -> None:
     with pytest.raises(ConfigurationError, match=r"^(authorize|Authorize), position 8 of 'role:a \|': expected"):

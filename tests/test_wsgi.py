@@ -19,7 +19,8 @@ from django.test import RequestFactory
 from django.test.utils import override_settings
 
 import jwtguard.flask
-from jwtguard import ConfigurationError, Guard, JWTGuardWSGIMiddleware, Principal
+from jwtguard import ConfigurationError, Guard, InsufficientRole, JWTGuardWSGIMiddleware, Principal
+from jwtguard.django import TokenUser
 from jwtguard.testing import DevIssuer
 
 from .conftest import FakeClock
@@ -158,6 +159,35 @@ def test_flask_reads_string_config_like_the_environment(issuer: DevIssuer) -> No
     assert app.test_client().get("/health").json == {"principal": "None"}
 
 
+def test_flask_require_principal_gives_the_token_or_jwtguards_401(
+    issuer: DevIssuer, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    app = flask.Flask("require-principal")
+    jwtguard.flask.JWTGuard(app, settings=issuer.settings(allow_anonymous=True))
+
+    @app.get("/me")
+    def me() -> dict[str, str | None]:
+        return {"sub": jwtguard.flask.require_principal().subject}
+
+    @app.get("/own-check")
+    def own_check() -> dict[str, str]:
+        raise InsufficientRole("the on-call rota", "not on call")
+
+    client = app.test_client()
+    assert client.get("/me", headers={"Authorization": f"Bearer {issuer.token(subject='ann')}"}).json == {"sub": "ann"}
+    jwtguard_logs.clear()
+    refused = client.get("/me")  # anonymous requests are let through: this view needs a token
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert refused.json is not None
+    assert refused.json["code"] == "token_missing"
+    [record] = [r for r in jwtguard_logs.records if getattr(r, "jwtguard_code", None) == "token_missing"]
+    assert record.jwtguard_reason == "route requires a token, the request had none"  # type: ignore[attr-defined]
+    # Any AuthError a view raises is jwtguard's answer.
+    own = client.get("/own-check", headers={"Authorization": f"Bearer {issuer.token()}"})
+    assert (own.status_code, own.headers["Content-Type"]) == (403, "application/problem+json")
+
+
 def test_flask_config_typos_are_refused(issuer: DevIssuer) -> None:
     app = flask.Flask("typo")
     app.config.update(
@@ -203,8 +233,11 @@ def test_django_leaves_request_user_alone_unless_asked(issuer: DevIssuer) -> Non
 
     with override_settings(JWTGUARD=django_settings_for(issuer), JWTGUARD_SET_USER=True):
         handled = run_django_middleware(factory.get("/me", headers={"Authorization": f"Bearer {token}"}))
-        assert isinstance(handled.user, Principal)
-        assert handled.user.is_authenticated
+        user: object = handled.user
+        assert isinstance(user, TokenUser)
+        assert user.principal is handled.principal  # type: ignore[attr-defined]
+        assert user.is_authenticated
+        assert user.is_active
 
 
 @pytest.mark.parametrize(
