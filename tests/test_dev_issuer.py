@@ -121,6 +121,10 @@ def test_codes_expire() -> None:
         code = code_from(authorize(dev, verifier))
         clock.advance(DevIssuer.CODE_LIFETIME)
         assert exchange(dev, code, verifier).json()["error"] == "invalid_grant"
+        forgotten = code_from(authorize(dev, verifier))
+        clock.advance(DevIssuer.CODE_LIFETIME)
+        code_from(authorize(dev, verifier))  # an expired code is dropped when the next is issued
+        assert exchange(dev, forgotten, verifier).json()["error"] == "invalid_grant"
 
 
 @pytest.mark.parametrize(
@@ -148,6 +152,7 @@ def test_the_authorization_endpoint_sends_errors_back(dev: DevIssuer, overrides:
         pytest.param("http://10.0.0.1/cb", id="private-address"),
         pytest.param("javascript:alert(1)", id="script"),
         pytest.param("http://127.0.0.1/cb#fragment", id="fragment"),
+        pytest.param("http://[::1/cb", id="not-a-url"),
         pytest.param("-", id="missing"),
     ],
 )
@@ -173,3 +178,15 @@ def test_preflights_are_answered_for_the_documentation_page(dev: DevIssuer) -> N
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert "X-Requested-With" in preflight.headers["access-control-allow-headers"]
     assert httpx.get(dev.discovery_url).headers["access-control-allow-origin"] == "*"
+
+
+def test_localhost_without_state_or_scopes(dev: DevIssuer) -> None:
+    verifier = secrets.token_urlsafe(48)
+    redirect = "http://localhost:8000/cb?from=docs"
+    answer = authorize(dev, verifier, redirect_uri=redirect, state="-", scope="-")
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert sorted(query) == ["code", "from"]
+    body = exchange(dev, query["code"][0], verifier, redirect_uri=redirect).json()
+    assert "scope" not in body
+    assert Guard(dev.settings()).authenticate(f"Bearer {body['access_token']}").scopes == frozenset()
