@@ -15,7 +15,6 @@ without the middleware it validates the token itself, with the same guard, once 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import weakref
@@ -36,32 +35,13 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from ._fetch import check_key_url, fetch_json, redact_url
+from ._openapi import PROBLEM_SCHEMA, Access, access, document_operation, example_body, problem_schema
 from ._request import RequestInfo, route_path
 from .asgi import JWTGuardMiddleware, record_refusal
-from .errors import (
-    AuthError,
-    ConfigurationError,
-    FetchError,
-    InsufficientRole,
-    InsufficientScope,
-    JWKSUnavailable,
-    TokenMissing,
-    UnsafePath,
-)
+from .errors import AuthError, ConfigurationError, FetchError, TokenMissing, UnsafePath
 from .guard import Guard
 from .jwks import Fetcher, HttpxFetcher
-from .principal import (
-    AllOf,
-    AnyOf,
-    BaseRequirement,
-    Principal,
-    Requirement,
-    ScopeRequirement,
-    Scopes,
-    check_scopes,
-    require,
-    to_requirement,
-)
+from .principal import Principal, Requirement, ScopeRequirement, Scopes, check_scopes, require, to_requirement
 from .responses import RenderedError
 from .settings import Settings
 from .starlette import Authorize, route_requirement
@@ -89,11 +69,6 @@ _DISCOVERY_PATH = "/.well-known/openid-configuration"
 # Where a scheme that validates tokens itself keeps the request's principal, so that every dependency of the
 # request reads the one validation.
 _PRINCIPAL_KEY = "jwtguard.fastapi.principal"
-#: The name of the problem-details schema the document's 401, 403 and 503 responses refer to.
-PROBLEM_SCHEMA = "AuthProblem"
-# Beyond this many alternative scope sets, an operation documents only the scopes they all need.
-_MAX_ALTERNATIVES = 16
-_NO_SCOPES: tuple[str, ...] = ()
 
 
 class _Refusal(Exception):
@@ -494,73 +469,58 @@ class _PublicDocs:
 
 
 class _Documenter:
-    """Writes a scheme into an app's OpenAPI document: each operation's security requirement (the scopes of
-    each way to meet it), its refusals as problem+json responses, and the scheme and problem schema."""
+    """Writes a scheme into an app's OpenAPI document: how each operation is guarded (see `_openapi`), and the
+    scheme and the problem schema among the components."""
 
     def __init__(self, scheme: JWTGuardScheme, app: FastAPI, middleware: bool) -> None:
         self.scheme = scheme
         self.app = app
         self.middleware = middleware
         self.guard = scheme.guard
-        self.examples: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def document(self, document: dict[str, Any]) -> None:
         name = self.scheme.scheme_name
+        example = example_body(lambda error: self.guard.render(error).body)
         paths: dict[str, Any] = document.get("paths") or {}
         used_scopes: dict[str, None] = {}
         documented = False
         for route in self.app.routes:
             if not isinstance(route, APIRoute) or not route.include_in_schema:
                 continue
-            item = paths.get(route.path_format)
-            if not isinstance(item, dict):
-                continue
+            item = paths.get(route.path_format) or {}
             for method in sorted(route.methods or ()):
                 operation = item.get(method.lower())
-                if not isinstance(operation, dict):
+                guarded = self.access(route, method, operation) if isinstance(operation, dict) else None
+                if operation is None or guarded is None:
                     continue
-                access = self.access(route, method, operation)
-                if access is None:
-                    continue
-                alternatives, optional, text = access
-                operation["security"] = self.security(operation.get("security") or [], alternatives, optional)
-                for alternative in alternatives:
-                    used_scopes.update(dict.fromkeys(alternative))
-                self.responses(operation, alternatives, text is not None)
-                if text is not None:
-                    operation["x-jwtguard-requirement"] = text
-                    note = f"Requires a token that meets `{text}`."
-                    described = operation.get("description")
-                    operation["description"] = f"{described}\n\n{note}" if described else note
+                document_operation(operation, name, guarded, example)
                 documented = True
+                for way in guarded.ways:
+                    used_scopes.update(dict.fromkeys(way))
         components = document.setdefault("components", {})
-        if documented or name in (components.get("securitySchemes") or {}):
-            schemes = components.setdefault("securitySchemes", {})
+        schemes = components.get("securitySchemes") or {}
+        if documented or name in schemes:
             model = self.scheme.model.model_dump(mode="json", by_alias=True, exclude_none=True)
             flow = model.get("flows", {}).get("authorizationCode")
-            if flow is not None:  # the scopes the routes ask for, so that the login can request them
+            if flow is not None:  # the scopes the operations ask for, so that the login can request them
                 flow["scopes"] = {**dict.fromkeys(used_scopes, ""), **flow.get("scopes", {})}
-            schemes[name] = model
-            components.setdefault("schemas", {}).setdefault(PROBLEM_SCHEMA, _problem_schema())
+            components.setdefault("securitySchemes", {})[name] = model
+            components.setdefault("schemas", {}).setdefault(PROBLEM_SCHEMA, problem_schema())
 
-    def access(
-        self, route: APIRoute, method: str, operation: Mapping[str, Any]
-    ) -> tuple[list[tuple[str, ...]], bool, str | None] | None:
-        """How an operation is guarded: its alternative scope sets, whether it may be called without a token,
-        and the text form of a requirement that scopes alone do not express; None when it needs no token."""
+    def access(self, route: APIRoute, method: str, operation: Mapping[str, Any]) -> Access | None:
+        """How an operation is guarded, or None when it needs no token."""
         depends, requirements = self.dependencies(route)
         guard = self.guard
         try:
             rule = guard.rule_for(method, route.path_format)
-        except UnsafePath:
+        except UnsafePath:  # refused with 400 whatever it needs; never public
             rule = None
         # The middleware decides every request by the guard's policy; a scheme without it, the routes that
-        # depend on it (by the same policy, as it validates).
+        # depend on it (by the same policy, as it validates them).
         guarded = self.middleware and not (rule.public if rule is not None else guard.is_excluded(route.path_format))
         if not (depends or guarded):
             return None
         anonymous = rule.anonymous if rule is not None else guard.settings.allow_anonymous
-        optional = guarded and not depends and anonymous
         parts: list[Requirement] = []
         if rule is not None and rule.requirement is not None:
             parts.append(rule.requirement)
@@ -569,22 +529,12 @@ class _Documenter:
         parts.extend(requirements)
         # FastAPI lists the scopes of `Security(auth, scopes=[...])` under the scheme's name: every way needs them.
         listed = [
-            entry[self.scheme.scheme_name]
+            scope
             for entry in operation.get("security") or ()
-            if isinstance(entry, dict) and self.scheme.scheme_name in entry
+            if isinstance(entry, dict)
+            for scope in entry.get(self.scheme.scheme_name, ())
         ]
-        base = tuple(dict.fromkeys(scope for scopes in listed for scope in scopes))
-        ways, exact = _scope_alternatives(parts)
-        alternatives = [tuple(dict.fromkeys((*base, *scopes))) for scopes in ways]
-        # What the scope lists leave out (roles, permissions, claim values, or ways past counting) is written out.
-        unexpressed = parts if not exact else [part for part in parts if not _scopes_only(part)]
-        text = None
-        if unexpressed:
-            text = " & ".join(
-                f"({_text(part)})" if len(unexpressed) > 1 and isinstance(part, AnyOf) else _text(part)
-                for part in unexpressed
-            )
-        return alternatives, optional, text
+        return access(parts, listed, optional=guarded and not depends and anonymous)
 
     def dependencies(self, route: APIRoute) -> tuple[bool, list[Requirement]]:
         """Whether a route depends on the scheme (or reads the principal), and the requirements it names."""
@@ -602,78 +552,6 @@ class _Documenter:
                 found.append(call.requirement)
         return depends, found
 
-    def security(
-        self, listed: list[Any], alternatives: list[tuple[str, ...]], optional: bool
-    ) -> list[dict[str, list[str]]]:
-        """The operation's security requirements: other schemes' entries kept in place, this scheme's replaced by
-        one entry per way to meet its requirement, and `{}` when a request without a token passes."""
-        name = self.scheme.scheme_name
-        ours = [{name: list(scopes)} for scopes in alternatives]
-        result: list[dict[str, list[str]]] = []
-        for entry in listed:
-            if isinstance(entry, dict) and name in entry:
-                result.extend(ours)
-                ours = []
-            else:
-                result.append(entry)
-        result.extend(ours)
-        if optional and {} not in result:
-            result.append({})
-        return result
-
-    def responses(self, operation: dict[str, Any], alternatives: list[tuple[str, ...]], requirement: bool) -> None:
-        responses = operation.setdefault("responses", {})
-        scopes = next((scopes for scopes in alternatives if scopes), _NO_SCOPES)
-        problem = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}
-        challenge = {
-            "WWW-Authenticate": {
-                "description": "The RFC 6750 Bearer challenge: realm, error and error_description",
-                "schema": {"type": "string"},
-            }
-        }
-
-        def entry(description: str, error: AuthError, headers: dict[str, Any]) -> dict[str, Any]:
-            return {
-                "description": description,
-                "headers": headers,
-                "content": {"application/problem+json": {"schema": problem, "example": self.example(error)}},
-            }
-
-        responses.setdefault(
-            "401",
-            entry(
-                "No valid access token: `code` says why (`token_missing`, `token_expired`, `audience_invalid`, ...).",
-                TokenMissing(),
-                challenge,
-            ),
-        )
-        if scopes or requirement:
-            forbidden = InsufficientScope(scopes) if scopes else InsufficientRole("")
-            responses.setdefault(
-                "403",
-                entry(
-                    "A valid token that lacks a scope (`insufficient_scope`, naming the scopes) or a role, permission "
-                    "or claim value (`insufficient_role`) this operation requires.",
-                    forbidden,
-                    challenge,
-                ),
-            )
-        responses.setdefault(
-            "503",
-            entry(
-                "The API cannot verify tokens right now (`jwks_unavailable`): retry after `Retry-After` seconds.",
-                JWKSUnavailable(),
-                {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}}},
-            ),
-        )
-
-    def example(self, error: AuthError) -> Any:
-        """The body this app sends for `error` (its `problem_type_base` and `error_body_hook` included)."""
-        key = (error.code, getattr(error, "required_scopes", _NO_SCOPES))
-        if key not in self.examples:
-            self.examples[key] = json.loads(self.guard.render(error).body)
-        return self.examples[key]
-
 
 def _calls(dependant: Dependant) -> Iterator[Any]:
     """Every dependency in a route's tree (its own, its router's, and theirs), depth first."""
@@ -682,82 +560,6 @@ def _calls(dependant: Dependant) -> Iterator[Any]:
         current = pending.pop()
         yield current.call
         pending.extend(current.dependencies)
-
-
-def _scopes_only(requirement: Requirement) -> bool:
-    if isinstance(requirement, Scopes):
-        return True
-    if isinstance(requirement, AllOf | AnyOf):
-        return all(_scopes_only(part) for part in requirement.requirements)
-    return False
-
-
-def _scope_alternatives(parts: Sequence[Requirement]) -> tuple[list[tuple[str, ...]], bool]:
-    """The scope sets, one per way to meet every one of `parts` (an OR of ANDs, as OpenAPI's security list is),
-    and whether they say all there is about the scopes. A part that is not about scopes (a role, a permission, a
-    claim value) adds no scope to its way. Past `_MAX_ALTERNATIVES` ways, only the scopes every way needs."""
-    ways, exact = [_NO_SCOPES], True
-    for part in parts:
-        more, part_exact = _ways(part)
-        product = (tuple(dict.fromkeys((*way, *other))) for way in ways for other in more)
-        ways, exact = _bounded(list(dict.fromkeys(product)), exact and part_exact)
-    return ways, exact
-
-
-def _ways(requirement: Requirement) -> tuple[list[tuple[str, ...]], bool]:
-    if isinstance(requirement, Scopes):
-        return [requirement.scopes], True
-    if isinstance(requirement, AllOf):
-        return _scope_alternatives(requirement.requirements)
-    if isinstance(requirement, AnyOf):
-        ways: list[tuple[str, ...]] = []
-        exact = True
-        for branch in requirement.requirements:
-            more, branch_exact = _ways(branch)
-            ways.extend(more)
-            exact = exact and branch_exact
-        return _bounded(list(dict.fromkeys(ways)), exact)
-    return [_NO_SCOPES], True
-
-
-def _bounded(ways: list[tuple[str, ...]], exact: bool) -> tuple[list[tuple[str, ...]], bool]:
-    if len(ways) <= _MAX_ALTERNATIVES:
-        return ways, exact
-    common = set.intersection(*(set(way) for way in ways))
-    return [tuple(scope for scope in ways[0] if scope in common)], False
-
-
-def _text(requirement: Requirement) -> str:
-    return str(requirement) if isinstance(requirement, BaseRequirement) else type(requirement).__name__
-
-
-def _problem_schema() -> dict[str, Any]:
-    """JSON Schema of the RFC 9457 problem-details body jwtguard sends with every refusal."""
-    codes = sorted({cls.code for cls in _error_classes()})
-    errors = sorted({cls.error for cls in _error_classes() if cls.error is not None})
-    return {
-        "title": PROBLEM_SCHEMA,
-        "description": "RFC 9457 problem details: a refusal of the request's bearer token, with its stable `code`.",
-        "type": "object",
-        "required": ["type", "title", "status", "detail", "code"],
-        "properties": {
-            "type": {"type": "string", "description": "Identifies the problem: a URI ending in the code"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string", "description": "A fixed sentence; never an echo of the request"},
-            "code": {"type": "string", "enum": codes},
-            "error": {"type": "string", "enum": errors, "description": "The RFC 6750 error code, when there is one"},
-            "required_scopes": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-
-
-def _error_classes() -> Iterator[type[AuthError]]:
-    pending = list(AuthError.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        yield cls
 
 
 def _optional_text(value: object, what: str) -> str | None:
