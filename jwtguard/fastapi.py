@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from fastapi import Depends, FastAPI
@@ -454,15 +454,15 @@ class _PublicDocs:
         self._no_credentials = AuthCredentials
         self._anonymous = UnauthenticatedUser
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function that returns the awaitable of the app it chose: no coroutine of its own per request.
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             root_path = scope.get("root_path", "")
             path = route_path(scope["path"], root_path) if root_path else scope["path"]
             if path in self.paths:
                 scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()
-                await self.app(scope, receive, send)
-                return
-        await self.guarded(scope, receive, send)
+                return self.app(scope, receive, send)
+        return self.guarded(scope, receive, send)
 
 
 # -- the OpenAPI document ------------------------------------------------------------------------------
