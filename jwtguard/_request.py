@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 __all__ = ["RequestInfo", "route_path"]
@@ -15,7 +15,9 @@ class RequestInfo(NamedTuple):
     routes on, with the mount prefix removed (None: the same as `path`); `exclude_paths` match it, because a
     prefix is often set by whoever sends the request. `query_string` is the raw query, still percent-encoded.
     `authorization` holds every `Authorization` header value, in order (the guard's token sources read the
-    credentials from here).
+    credentials from here). `origin` is the `Origin` header (the last one, if several). `preflight` is True for an
+    OPTIONS request with `Origin` and `Access-Control-Request-Method`: the shape of a CORS preflight (Fetch
+    standard, "CORS-preflight request"), which anyone can also send by hand.
     """
 
     method: str
@@ -24,6 +26,8 @@ class RequestInfo(NamedTuple):
     route_path: str | None = None
     query_string: str = ""
     authorization: tuple[str, ...] = ()
+    origin: str | None = None
+    preflight: bool = False
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
@@ -32,19 +36,26 @@ class RequestInfo(NamedTuple):
         path: str = scope.get("path", "")
         root_path: str = scope.get("root_path", "")
         query: bytes = scope.get("query_string", b"")
+        method: str = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+        headers = scope["headers"]
         authorization: list[str] = []
-        for name, value in scope["headers"]:  # a plain loop: a generator would be two more calls per request
+        origin = None
+        for name, value in headers:  # a plain loop: a generator would be two more calls per request
             if name == b"authorization":
                 authorization.append(value.decode("latin-1"))
+            elif name == b"origin":
+                origin = value
         return tuple.__new__(  # not `cls(...)`: the named tuple's constructor is a Python-level call
             cls,
             (
-                scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET",
+                method,
                 path,
                 (client[0] if type(client[0]) is str else str(client[0])) if client else None,
                 route_path(path, root_path) if root_path else path,
                 query.decode("latin-1") if query else "",
                 tuple(authorization),
+                None if origin is None else origin.decode("latin-1"),
+                method == "OPTIONS" and origin is not None and _asks_for_a_method(headers),
             ),
         )
 
@@ -57,14 +68,18 @@ class RequestInfo(NamedTuple):
         """
         script_name: str = environ.get("SCRIPT_NAME", "")
         path_info = _decode_path(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD", "GET")
+        origin = environ.get("HTTP_ORIGIN")
         return cls(
-            environ.get("REQUEST_METHOD", "GET"),
+            method,
             _decode_path(script_name) + path_info if script_name else path_info,
             environ.get("REMOTE_ADDR") or None,
             path_info,
             environ.get("QUERY_STRING", ""),
             # WSGI servers fold repeated headers into one value joined by commas: the bearer parser knows.
             (environ["HTTP_AUTHORIZATION"],) if "HTTP_AUTHORIZATION" in environ else (),
+            origin,
+            method == "OPTIONS" and origin is not None and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
         )
 
 
@@ -79,6 +94,11 @@ def route_path(path: str, root_path: str) -> str:
         if not rest or rest[0] == "/":
             return rest
     return path
+
+
+def _asks_for_a_method(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """True when the ASGI `headers` hold `Access-Control-Request-Method` (read for OPTIONS requests only)."""
+    return any(name == b"access-control-request-method" for name, _ in headers)
 
 
 def _decode_path(path: str) -> str:

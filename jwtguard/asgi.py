@@ -83,7 +83,7 @@ class JWTGuardMiddleware:
             try:
                 principal = await self.guard.acheck_request(request)
             except AuthError as exc:
-                await _send_error(scope, receive, send, self.guard.render(exc))
+                await _send_error(scope, receive, send, self.guard.render(exc, request))
                 return
             if principal is None:
                 scope["auth"], scope["user"] = self._no_credentials(), self._anonymous()

@@ -125,7 +125,7 @@ def _face_warnings(header: Any, claims: Any, now: float) -> list[str]:
         if "iss" not in claims:
             warnings.append("no iss: refused unless any issuer is allowed")
         if "aud" not in claims:
-            warnings.append("no aud: refused unless any audience is allowed")
+            warnings.append("no aud: refused unless audience_claim names another claim, or any audience is allowed")
     return warnings
 
 

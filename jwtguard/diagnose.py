@@ -57,6 +57,8 @@ _STEPS = (
     "revocation",
     "rule",
 )
+# The claim policy's steps under the names shown here (each fits the command's 16-character column).
+_SHOWN = {"scope claim": "scopes"}
 _CLAIM_STEPS = {"exp": "expiry", "nbf": "not-before", "iat": "not-before", "iss": "issuer", "aud": "audience"}
 _CLAIM_STEPS |= {"typ": "token type", "scope": "scopes"}
 
@@ -313,7 +315,7 @@ def _claim_steps(
     the claims describe when its scopes, roles and permissions can be read."""
     now = guard.clock()
     for name, check in policy.steps:
-        shown = "scopes" if name == "scope claim" else name
+        shown = _SHOWN.get(name, name)
         try:
             check(header, claims, now)
         except AuthError as error:

@@ -53,8 +53,9 @@ def settings_from_django() -> Settings:
 
 
 def _request_info(request: HttpRequest) -> RequestInfo:
-    # request.META is the WSGI environ (or built from the ASGI scope): PATH_INFO is what the resolver matches.
-    return RequestInfo.from_environ(request.META)
+    # request.META is the WSGI environ (or built from the ASGI scope), but Django has put its decoded paths in it:
+    # take the paths from the request (`path_info` is what the resolver matches), not decoded a second time.
+    return RequestInfo.from_environ(request.META)._replace(path=request.path, route_path=request.path_info)
 
 
 def _response(rendered: RenderedError) -> HttpResponse:
@@ -88,7 +89,7 @@ class JWTGuardMiddleware:
             if principal is None:
                 principal = self.guard.check_request(_request_info(request))
         except AuthError as exc:
-            return _response(self.guard.render(exc))
+            return _response(self.guard.render(exc, _request_info(request)))
         request.principal = principal  # type: ignore[attr-defined]
         if self.set_user and principal is not None:
             request.user = principal  # type: ignore[assignment]

@@ -266,7 +266,7 @@ class JWTGuardScheme(SecurityBase):
             try:
                 found = await guard.acheck_request(request)  # logs its own refusal
             except AuthError as exc:
-                raise _Refusal(guard.render(exc)) from None
+                raise _Refusal(guard.render(exc, request)) from None
             if found is None:  # the guard's policy lets this request pass without a token; the route needs one
                 raise _Refusal(guard.reject(TokenMissing("route requires a token, the request had none"), request))
             scope[_PRINCIPAL_KEY] = scope["auth"] = scope["user"] = found

@@ -247,7 +247,9 @@ class Guard:
             realm=settings.realm,
             problem_type_base=settings.problem_type_base,
             error_body_hook=settings.error_body_hook,
+            cors_allow_origins=settings.cors_allow_origins,
         )
+        self._cors_preflight = settings.cors_preflight
         self._required_scopes = tuple(settings.required_scopes)
         # What every token must grant beyond the claim checks: today the scopes of `required_scopes`.
         self._requirements: tuple[Requirement, ...] = (
@@ -627,6 +629,22 @@ class Guard:
         """
         return None if self._rules is None else self._rules.match(method, path)
 
+    def passes_without_token(self, request: RequestInfo) -> bool:
+        """True when the request policy lets `request` through before any token is read, as `check_request` does:
+        a CORS preflight without credentials (with `cors_preflight`), a public rule, an excluded path.
+
+        Raises `UnsafePath` (rules configured) or `TokenInQuery` where `check_request` would refuse the request
+        before reading a token. For tools that decide requests the guard's way (jwtguard's pytest plugin);
+        `check_request` itself stays one linear pass.
+        """
+        if self._cors_preflight and request.preflight and not request.authorization:
+            return True
+        if self._rules is not None:
+            rule = self._rules.match(request.method, _route_path(request))
+            if rule is not None and rule.public:
+                return True
+        return bool((self._excluded_exact or request.query_string) and self._passes_unchecked(request))
+
     def accept_cached(
         self,
         authorization: str,
@@ -683,7 +701,10 @@ class Guard:
 
         Raises `AuthError` (already logged) when the request must be refused: `TokenInQuery` for a token
         in the URL, even next to a valid header or with `allow_anonymous` (excluded paths are not checked).
+        With `cors_preflight`, a CORS preflight without credentials passes before anything else is looked at.
         """
+        if self._cors_preflight and request.preflight and not request.authorization:
+            return None
         rule = None
         try:
             if self._rules is not None:
@@ -709,6 +730,8 @@ class Guard:
         self, request: RequestInfo, authorization: str | Sequence[str] | _FromSources | None = _FROM_SOURCES
     ) -> Principal | None:
         """Like `check_request`, for the event loop; a cached token is decided without awaiting anything."""
+        if self._cors_preflight and request.preflight and not request.authorization:
+            return None
         rule = None
         try:
             if self._rules is not None:
@@ -816,11 +839,13 @@ class Guard:
         """Log `error` for `request` and render it: for refusals after `check_request` (route-level checks)."""
         for observer in self._observers:
             observer.refused(error, request)
-        return self.render(error)
+        return self.render(error, request)
 
-    def render(self, error: AuthError) -> RenderedError:
-        """Status, headers and body for `error`, per these settings."""
-        return self._renderer.render(error)
+    def render(self, error: AuthError, request: RequestInfo | None = None) -> RenderedError:
+        """Status, headers and body for `error`, per these settings; with the refused `request`, the CORS
+        headers `cors_allow_origins` gives its origin (never on a WebSocket handshake: CORS does not apply)."""
+        origin = None if request is None or request.method == "WEBSOCKET" else request.origin
+        return self._renderer.render(error, origin)
 
 
 def _revocation_failed(principal: Principal) -> TokenRevoked:

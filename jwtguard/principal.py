@@ -142,8 +142,8 @@ class Principal:
     def token_context(self) -> TokenContext:
         """What logs may say about this token (fingerprint, kid, alg, iss, sub, jti), never the token itself."""
         context = self._context
-        if context is None:
-            kid, alg, token = self._context_of or (None, "", "")
+        if context is None:  # two threads may both build it: alike, and either is kept
+            kid, alg, token = self._context_of or (None, None, None)
             iss, sub, jti = self.claims.get("iss"), self.claims.get("sub"), self.claims.get("jti")
             context = self._context = TokenContext(
                 None,
@@ -155,7 +155,6 @@ class Principal:
                 True,
                 token=token,
             )
-            self._context_of = None
         return context
 
     def _str_claim(self, name: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,16 +77,30 @@ def _encode(body: Mapping[str, Any]) -> bytes:
 
 
 class Renderer:
-    """Turns an `AuthError` into status, headers and body: the realm, the problem `type` base and the body
-    hook are fixed when the guard is built; the adapters only write the result out."""
+    """Turns an `AuthError` into status, headers and body: the realm, the problem `type` base, the body
+    hook and the origins that may read refusals are fixed when the guard is built; the adapters only write the
+    result out."""
 
-    def __init__(self, *, realm: str | None, problem_type_base: str, error_body_hook: ErrorBodyHook | None) -> None:
+    def __init__(
+        self,
+        *,
+        realm: str | None,
+        problem_type_base: str,
+        error_body_hook: ErrorBodyHook | None,
+        cors_allow_origins: Sequence[str] = (),
+    ) -> None:
         self.realm = realm
         self.problem_type_base = problem_type_base
         self.error_body_hook = error_body_hook
+        self._any_origin = "*" in cors_allow_origins
+        self._origins = frozenset(cors_allow_origins)
 
-    def render(self, error: AuthError) -> RenderedError:
-        """Status, headers and body for `error`; `error_body_hook` may change the body only."""
+    def render(self, error: AuthError, origin: str | None = None) -> RenderedError:
+        """Status, headers and body for `error`; `error_body_hook` may change the body only.
+
+        With `origin`, the `Origin` of the refused request: when `cors_allow_origins` lists it (or is `*`), the
+        CORS headers that let a page there read the refusal, its challenge and `Retry-After` included.
+        """
         payload = _encode(problem_body(error, self.problem_type_base))
         if self.error_body_hook is not None:
             try:
@@ -103,4 +117,21 @@ class Renderer:
             headers.append(("www-authenticate", www_authenticate(error, self.realm)))
         if isinstance(error, JWKSUnavailable):
             headers.append(("retry-after", str(error.retry_after)))
+        if origin is not None and (self._any_origin or origin in self._origins):
+            headers.extend(self._cors_headers(origin, headers))
         return RenderedError(error.status_code, tuple(headers), payload)
+
+    def _cors_headers(self, origin: str, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        # A page reads a cross-origin response only with Access-Control-Allow-Origin, and of its headers only
+        # the CORS-safelisted ones (Content-Type, Content-Length, Cache-Control) unless they are exposed.
+        exposed = ", ".join(_EXPOSED[name] for name, _ in headers if name in _EXPOSED)
+        cors = [("access-control-allow-origin", "*" if self._any_origin else origin)]
+        if exposed:
+            cors.append(("access-control-expose-headers", exposed))
+        if not self._any_origin:
+            cors.append(("vary", "Origin"))  # the answer depends on the request's Origin
+        return cors
+
+
+#: The headers of a refusal a page may read once they are exposed (RFC 9110 names them so).
+_EXPOSED = {"www-authenticate": "WWW-Authenticate", "retry-after": "Retry-After"}

@@ -147,10 +147,15 @@ class RuleSet:
         self.rules = tuple(rules)
 
     def match(self, method: str, path: str) -> Rule | None:
-        """The first rule for `method` and the route path `path`, or None; raises `UnsafePath` for a path with
-        an empty or dot segment."""
-        if any(segment in path for segment in _UNSAFE_SEGMENTS) or path.endswith(("/.", "/..")) or path in (".", ".."):
+        """The first rule for `method` (in any case) and the route path `path`, or None; raises `UnsafePath` for
+        a path with an empty or dot segment, or one that does not start with '/'."""
+        if not path:
+            path = "/"  # the root of a mounted app
+        elif path[0] != "/":  # a request-target some routers read with a "/" added: no rule can be said to cover it
+            raise UnsafePath("route path does not start with '/'; no rule is matched for it")
+        if any(segment in path for segment in _UNSAFE_SEGMENTS) or path.endswith(("/.", "/..")):
             raise UnsafePath("route path has an empty or dot segment; no rule is matched for it")
+        method = method.upper()  # as the frameworks route it: WSGI servers may pass "get" through unchanged
         for rule in self.rules:
             if rule.matches(method, path):
                 return rule

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import json
@@ -156,6 +157,25 @@ def _load_jwks(value: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise ConfigurationError('jwks must be a JWKS document: a JSON object with a "keys" list')
     return document
+
+
+# A serialised origin (RFC 6454 §6.2) as browsers send it: scheme, host and port if not the default, lowercase.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _check_origins(origins: Sequence[str]) -> None:
+    for origin in origins:
+        if origin == "*":
+            if len(origins) > 1:
+                raise ConfigurationError("cors_allow_origins: '*' allows every origin; list no others with it")
+        elif origin == "null":
+            # Sandboxed frames, file: pages and redirects all send "null": allowing it allows all of them.
+            raise ConfigurationError("cors_allow_origins: 'null' is the origin of every sandboxed or file: page")
+        elif not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"cors_allow_origins: {origin!r} is not an origin as browsers send it: scheme://host[:port], "
+                "lowercase, without a path or a trailing slash (e.g. 'https://app.example.com')"
+            )
 
 
 def _check_algorithms(algorithms: Sequence[str], where: str) -> None:
@@ -376,6 +396,13 @@ class Settings:
     rules: Sequence[Rule | str | Mapping[str, Any]] = ()
     """Per-route rules, first match wins: `METHODS PATH ACCESS` (`GET /orders/* scope:orders.read | role:admin`),
     ACCESS being `public`, `anonymous`, `authenticated` or a requirement; other requests need a valid token."""
+    cors_preflight: bool = False
+    """Let a CORS preflight (an OPTIONS request with `Origin` and `Access-Control-Request-Method`, and no
+    `Authorization`) through without a token, for a CORS layer inside jwtguard to answer. Off by default: anyone can
+    send a request of that shape, and a view that answers every method would run for it unauthenticated."""
+    cors_allow_origins: Sequence[str] = ()
+    """Origins (`https://app.example.com`, or `*` for any) whose requests get jwtguard's refusals with CORS headers,
+    so that a page there can read them when jwtguard sits outside the app's CORS layer."""
     insecure_allow_any_issuer: bool = False
     """Skip the `iss` check (warned about at start-up): any issuer whose keys you trust may mint tokens."""
     insecure_allow_any_audience: bool = False
@@ -395,6 +422,7 @@ class Settings:
         set_(self, "required_claims", _as_tuple(self.required_claims, "required_claims"))
         set_(self, "required_scopes", _as_tuple(self.required_scopes, "required_scopes"))
         set_(self, "exclude_paths", _as_tuple(self.exclude_paths, "exclude_paths"))
+        set_(self, "cors_allow_origins", _as_tuple(self.cors_allow_origins, "cors_allow_origins"))
         set_(self, "token_types", _as_tuple(self.token_types, "token_types"))
         set_(self, "required_claim_values", _claim_values(self.required_claim_values))
         set_(self, "role_claims", _claim_paths(self.role_claims, "role_claims"))
@@ -434,13 +462,7 @@ class Settings:
         """
         entries = tuple(entry for entry in self.issuers if isinstance(entry, Issuer))  # all, since __post_init__
         if entries:
-            return tuple(
-                dataclasses.replace(
-                    entry,
-                    **{name: getattr(self, name) for name in _INHERITED if getattr(entry, name) is None},
-                )
-                for entry in entries
-            )
+            return tuple(self._resolved(entry) for entry in entries)
         single = object.__new__(Issuer)  # the top-level fields were validated as a whole already
         for name, value in (
             ("issuer", self.issuer),
@@ -455,6 +477,15 @@ class Settings:
         ):
             object.__setattr__(single, name, value)
         return (single,)
+
+    def _resolved(self, entry: Issuer) -> Issuer:
+        """`entry` with the top-level values where it has none. A copy, not `dataclasses.replace`: both were
+        validated already, and validating the entry again would repeat its start-up warnings on every read."""
+        resolved = copy.copy(entry)
+        for name in _INHERITED:
+            if getattr(entry, name) is None:
+                object.__setattr__(resolved, name, getattr(self, name))
+        return resolved
 
     @property
     def multi_issuer(self) -> bool:
@@ -554,6 +585,7 @@ class Settings:
                 raise ConfigurationError(
                     f"exclude_paths: {path!r}: use an exact path ('/health') or a prefix ending in '/*' ('/public/*')"
                 )
+        _check_origins(self.cors_allow_origins)
         for name in ("error_body_hook", "key_event_hook", "revocation_hook"):
             hook = getattr(self, name)
             if hook is not None and not callable(hook):
@@ -613,7 +645,14 @@ class Settings:
 
 
 _BOOL_FIELDS = frozenset(
-    {"discovery", "allow_anonymous", "public_docs", "insecure_allow_any_issuer", "insecure_allow_any_audience"}
+    {
+        "discovery",
+        "allow_anonymous",
+        "public_docs",
+        "cors_preflight",
+        "insecure_allow_any_issuer",
+        "insecure_allow_any_audience",
+    }
 )
 _FLOAT_FIELDS = frozenset(
     {
@@ -636,6 +675,7 @@ _LIST_FIELDS = frozenset(
         "required_claims",
         "required_scopes",
         "exclude_paths",
+        "cors_allow_origins",
         "token_types",
         "role_claims",
         "permission_claims",

@@ -56,10 +56,11 @@ class JWTGuardWSGIMiddleware:
             if principal is not None:
                 environ[PRINCIPAL_KEY] = principal
                 return self.app(environ, start_response)
+        request = RequestInfo.from_environ(environ)
         try:
-            principal = guard.check_request(RequestInfo.from_environ(environ))
+            principal = guard.check_request(request)
         except AuthError as exc:
-            return respond(guard.render(exc), start_response)
+            return respond(guard.render(exc, request), start_response)
         environ[PRINCIPAL_KEY] = principal
         return self.app(environ, start_response)
 

@@ -1,7 +1,7 @@
 """A headless Chromium for the few tests that need a real browser (Swagger UI's Authorize flow, CORS).
 
 The browser is Debian's `chromium` (`apt-get install chromium`), driven through Playwright. Where it is missing the
-browser tests are skipped, saying so; `.ci/run` installs it and sets `JWTGUARD_REQUIRE_BROWSER=1`, which turns a
+browser tests are skipped, saying so; `.ci/run` installs it and sets `REQUIRE_BROWSER_TESTS=1`, which turns a
 missing or broken browser into a failure instead.
 """
 
@@ -17,7 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
-REQUIRED = os.environ.get("JWTGUARD_REQUIRE_BROWSER") == "1"
+REQUIRED = os.environ.get("REQUIRE_BROWSER_TESTS") == "1"
 
 
 def chromium_path() -> str | None:
@@ -31,9 +31,11 @@ def _unavailable(why: str) -> None:
     pytest.skip(f"browser test skipped: {why} (apt-get install chromium to run it)")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main thread while it is
+# open, and every later test that runs one of its own (`anyio.run`, `asyncio.run`) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """A headless Chromium for the session; skips (or, under `.ci/run`, fails) when there is none."""
+    """A headless Chromium for the module's tests; skips (or, under `.ci/run`, fails) when there is none."""
     executable = chromium_path()
     if executable is None:
         _unavailable("no chromium executable found")

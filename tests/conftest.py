@@ -21,6 +21,9 @@ from .browser import browser as browser  # the headless Chromium fixture, for th
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
+# jwtguard's own pytest plugin, as a user's root conftest.py enables it (tests/test_pytest_plugin.py).
+pytest_plugins = ["jwtguard.pytest_plugin"]
+
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 
 

@@ -12,7 +12,7 @@ writes them (claims plus the JOSE header members besides `alg` and `kid`):
     variants        provider-specific shapes: other token versions, other tenants, app-only tokens, ...
 
 Identifiers are invented but shaped like the provider's own (GUIDs for Entra, `0oa...` client ids for Okta...).
-Role claim paths use the planned syntax: dot-separated segments, a segment containing a dot in double quotes.
+Role claim paths are written as jwtguard reads them: dot-separated segments, one containing a dot in double quotes.
 Every fact carries the URL it comes from. "Observed" marks a value read from a decoded token published in a
 public repository or issue rather than stated by the provider's documentation.
 """
@@ -79,7 +79,7 @@ class Provider:
     required_role: str | None
     """The role `valid` holds and `missing_role` lacks (None when the provider puts no roles in its tokens)."""
     requirement: str
-    """An example requirement text for this API, in the planned `scope:x | role:y` syntax."""
+    """An example requirement for this API, in the text form `scope:x | role:y`."""
     valid: Token
     wrong_audience: Token
     missing_role: Token

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import django
 import flask
 import flask.testing
-import httpx
+import werkzeug.test
 from django.conf import settings as django_settings
 from django.test import Client as DjangoClient
 from django.test.utils import override_settings
@@ -162,13 +163,27 @@ def _bare_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
 
 
 def wsgi_stack(settings: Settings) -> Get:
-    client = httpx.Client(transport=httpx.WSGITransport(JWTGuardWSGIMiddleware(_bare_wsgi, settings=settings)))
+    # werkzeug's client, not httpx's WSGI transport: it carries PATH_INFO as PEP 3333 says (the raw bytes as
+    # latin-1 code points), as WSGI servers do; httpx's gives the decoded text.
+    client = werkzeug.test.Client(JWTGuardWSGIMiddleware(_bare_wsgi, settings=settings))
 
     def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
-        response = client.request(method, BASE_URL + path, headers=_joined(authorization))
-        return _answer(method, response.status_code, response.headers.items(), response.content)
+        response = client.open(_environ(path, authorization, method))
+        return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get
+
+
+def _environ(path: str, authorization: Sequence[str], method: str) -> werkzeug.test.EnvironBuilder:
+    route, _, query = path.partition("?")
+    builder = werkzeug.test.EnvironBuilder(
+        method=method,
+        query_string=query,
+        headers=list(_joined(authorization).items()),
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},  # as a server on loopback sets it
+    )
+    builder.path = urllib.parse.unquote(route)  # set as sent: the builder would read a path starting '//' as a host
+    return builder
 
 
 # -- Flask -----------------------------------------------------------------------------------------
@@ -197,10 +212,7 @@ def flask_stack(settings: Settings) -> Get:
     client = app.test_client()
 
     def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
-        route, _, query = path.partition("?")
-        builder = flask.testing.EnvironBuilder(app, method=method, query_string=query, headers=_joined(authorization))
-        builder.path = route  # as sent: the builder would read a path starting '//' as a host
-        response = client.open(builder)
+        response = client.open(_environ(path, authorization, method))
         return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get

@@ -2,9 +2,9 @@
 
 FastAPI's `/docs` page loads Swagger UI from a CDN. The browser tests answer those requests from a local copy of
 the npm package `swagger-ui-dist` (pinned, its integrity checked) and refuse every other request off this machine.
-The copy is fetched once with `npm pack` into `$JWTGUARD_TEST_CACHE` (default `~/.cache/jwtguard-tests`);
-`JWTGUARD_SWAGGER_UI_DIST` names a directory that holds the files instead. Without npm or the registry the browser
-tests are skipped, or fail under `.ci/run` (`JWTGUARD_REQUIRE_BROWSER=1`), as for a missing browser.
+The copy is fetched once with `npm pack` into `$TESTS_CACHE_DIR` (default `~/.cache/jwtguard-tests`);
+`SWAGGER_UI_DIST_DIR` names a directory that holds the files instead. Without npm or the registry the browser
+tests are skipped, or fail under `.ci/run` (`REQUIRE_BROWSER_TESTS=1`), as for a missing browser.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _unavailable(why: str) -> None:
 
 
 def _cache() -> Path:
-    base = os.environ.get("JWTGUARD_TEST_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "jwtguard-tests")
+    base = os.environ.get("TESTS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "jwtguard-tests")
     return Path(base) / f"swagger-ui-dist-{VERSION}"
 
 
@@ -82,11 +82,11 @@ def _fetch(target: Path) -> None:
 @pytest.fixture(scope="session")
 def swagger_ui_dist() -> Path:
     """A directory with Swagger UI's bundle and stylesheet."""
-    given = os.environ.get("JWTGUARD_SWAGGER_UI_DIST")
+    given = os.environ.get("SWAGGER_UI_DIST_DIR")
     directory = Path(given) if given else _cache()
     if not all((directory / name).is_file() for name in FILES):
         if given:
-            _unavailable(f"JWTGUARD_SWAGGER_UI_DIST={given} lacks {', '.join(FILES)}")
+            _unavailable(f"SWAGGER_UI_DIST_DIR={given} lacks {', '.join(FILES)}")
         _fetch(directory)
     return directory
 

@@ -630,3 +630,41 @@ def test_an_anonymous_rule_is_named_when_no_token_is_sent(issuer: DevIssuer) -> 
     # A malformed header on an unsafe path: the path is refused first, as the middleware refuses it.
     diagnosis = diagnose(guard, "Bearer a b", path="/catalog//shoes")
     assert (diagnosis.code, diagnosis.status, diagnosis.failing_step) == ("invalid_request", 400, "rule")
+
+
+def test_verify_shows_the_configured_audience_claim_and_the_roles_read(issuer: DevIssuer, tmp_path: Path) -> None:
+    # A Cognito-shaped access token: no aud, its client in client_id, its groups as roles.
+    settings = settings_file(tmp_path, {"audience_claim": "client_id", "role_claims": ["cognito:groups"]})
+    claims: dict[str, Any] = {"aud": None, "client_id": issuer.audience, "cognito:groups": ["orders-readers"]}
+    status, report = verify(issuer, issuer.token(**claims), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert status == 0
+    assert steps["audience"]["detail"] == f"client_id {issuer.audience!r} (audience_claim)"
+    assert steps["roles and permissions"]["detail"] == "roles from cognito:groups: orders-readers"
+    assert [step["name"] for step in report["steps"]][-4:] == ["scopes", "roles and permissions", "revocation", "rule"]
+    inspected = json.loads(run("inspect", issuer.token(**claims), "--json").stdout)
+    assert (
+        "no aud: refused unless audience_claim names another claim, or any audience is allowed" in inspected["warnings"]
+    )
+
+    status, report = verify(issuer, issuer.token(**{**claims, "client_id": "another-client"}), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert (status, report["failing_step"]) == (1, "audience")
+    assert steps["audience"]["detail"] == (
+        f"client_id 'another-client' is not one of [{issuer.audience!r}] (audience_claim is 'client_id')"
+    )
+
+    status, report = verify(issuer, issuer.token(**{**claims, "cognito:groups": 7}), "--settings", settings)
+    steps = {step["name"]: step for step in report["steps"]}
+    assert (status, report["failing_step"]) == (1, "roles and permissions")
+    assert steps["roles and permissions"]["code"] == "claim_invalid"
+
+
+def test_verify_fits_every_step_name_in_its_column(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = settings_file(tmp_path, {"role_claims": ["roles"]})
+    result = run(
+        "verify", issuer.token(roles=["admin"]), "--issuer", issuer.issuer, "--audience", issuer.audience,
+        "--jwks-uri", issuer.jwks_uri, "--settings", settings,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert "  pass  roles and permissions roles from roles: admin\n" in result.stdout

@@ -1,7 +1,8 @@
-"""The provider fixtures hold together, and each provider's token verifies with what jwtguard offers today.
+"""The provider fixtures hold together, and each provider's token verifies with plain settings.
 
 These tests check the fixtures themselves (times, issuers, audiences, roles where the fixture says they are), so
-that the tests of per-issuer claim rules, role paths, requirements and issuer templates can rely on them.
+that the tests of per-issuer claim rules, role paths, requirements and issuer templates can rely on them. The
+configurations of docs/providers.md are tested against the same fixtures in test_providers.py.
 """
 
 from __future__ import annotations
@@ -278,12 +279,11 @@ def test_zitadel_roles_map_role_keys_to_organizations() -> None:
     assert not provider.issuer.endswith("/")
 
 
-# -- each provider's token verifies with today's settings ---------------------------------------------------------
+# -- each provider's token verifies with plain settings -----------------------------------------------------------
 
-# Cognito access tokens are left out: they carry no aud (the client id is in client_id), and today jwtguard
-# accepts a token without aud only with insecure_allow_any_audience. The audience_claim setting will cover them;
-# test_cognito_access_token_is_refused_today pins the current answer.
-VERIFIABLE = [name for name in NAMES if name != "cognito"]
+# Cognito access tokens carry no aud: their client id is in client_id, which `audience_claim` makes the claim the
+# audience check reads. No insecure_allow_any_audience is needed; without audience_claim they are refused
+# (test_a_cognito_access_token_needs_audience_claim).
 
 
 @pytest.fixture(scope="module")
@@ -303,12 +303,12 @@ def guard_for(provider: Provider, key: SigningKey, **overrides: Any) -> Guard:
         audience=provider.audience,
         algorithms=[provider.alg],
         jwks={"keys": [key.public_jwk()]},
-        **overrides,
+        **{"audience_claim": provider.audience_claim, **overrides},
     )
     return Guard(settings, clock=lambda: NOW)
 
 
-@pytest.mark.parametrize("name", VERIFIABLE)
+@pytest.mark.parametrize("name", NAMES)
 def test_the_valid_token_verifies_and_the_wrong_audience_is_refused(name: str, keys: dict[str, SigningKey]) -> None:
     provider = PROVIDERS[name]
     token = sign(keys[name], provider.valid)
@@ -338,16 +338,16 @@ def test_entra_tenant_outside_the_configured_issuers_is_refused(keys: dict[str, 
         guard.authenticate(f"Bearer {sign(keys['entra-multi-tenant'], provider.variants['other_tenant'])}")
 
 
-def test_cognito_id_token_verifies_today_with_its_aud(keys: dict[str, SigningKey]) -> None:
+def test_a_cognito_id_token_verifies_with_its_aud(keys: dict[str, SigningKey]) -> None:
     provider = PROVIDERS["cognito"]
-    guard = guard_for(provider, keys["cognito"], required_claim_values={"token_use": "id"})
+    guard = guard_for(provider, keys["cognito"], audience_claim="aud", required_claim_values={"token_use": "id"})
     token = sign(keys["cognito"], provider.variants["id_token"])
     assert "typ" not in jwt.get_unverified_header(token)
     assert guard.authenticate(f"Bearer {token}").claims["token_use"] == "id"
 
 
-def test_cognito_access_token_is_refused_today(keys: dict[str, SigningKey]) -> None:
+def test_a_cognito_access_token_needs_audience_claim(keys: dict[str, SigningKey]) -> None:
     provider = PROVIDERS["cognito"]
-    guard = guard_for(provider, keys["cognito"], required_claim_values={"token_use": "access"})
+    guard = guard_for(provider, keys["cognito"], audience_claim="aud", required_claim_values={"token_use": "access"})
     with pytest.raises(AudienceInvalid, match="aud is absent"):
         guard.authenticate(f"Bearer {sign(keys['cognito'], provider.valid)}")

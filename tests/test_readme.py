@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,7 +15,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from jwtguard.testing import DevIssuer, SigningKey
+from jwtguard import AudienceInvalid, Guard, JWTGuardMiddleware
+from jwtguard.testing import DevIssuer, KeyServer, SigningKey
+
+from .providers import all_providers
+from .recipes import blocks, local_settings, sign
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 PLACEHOLDER_ISSUER = "https://your-tenant.eu.auth0.com/"
@@ -263,8 +268,6 @@ def test_a_get_rule_decides_websocket_handshakes_as_the_readme_says(readme_issue
     from starlette.testclient import WebSocketDenialResponse
     from starlette.websockets import WebSocket
 
-    from jwtguard import JWTGuardMiddleware
-
     async def hello(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close()
@@ -281,3 +284,38 @@ def test_a_get_rule_decides_websocket_handshakes_as_the_readme_says(readme_issue
         except WebSocketDenialResponse:
             outcomes.append("refused")
     assert outcomes == ["refused", "refused", "refused"]
+
+
+# -- Identity providers: each block as a user pastes it, the keys served locally -----------------------------------
+
+NOW = 1_760_000_000
+PROVIDERS = {provider.name: provider for provider in all_providers(NOW)}
+PROVIDER_BLOCKS = blocks("README.md")
+
+
+def test_the_readme_configures_every_provider_but_the_entra_variants() -> None:
+    assert sorted(PROVIDER_BLOCKS) == sorted(set(PROVIDERS) - {"entra-v1", "entra-multi-tenant"})
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDER_BLOCKS))
+def test_each_identity_provider_block_accepts_that_providers_tokens(
+    name: str, signing_keys: dict[str, SigningKey]
+) -> None:
+    provider = PROVIDERS[name]
+    key = dataclasses.replace(signing_keys["RS256"], kid=provider.kid)
+    with KeyServer({"keys": [key.public_jwk()]}) as server:
+        settings = local_settings(PROVIDER_BLOCKS[name], f"README.md: {name}", server.jwks_uri)
+        # The same issuer settings as the recipe in docs/providers.md, whose tests go further.
+        recipe = local_settings(blocks("docs/providers.md")[name], f"docs/providers.md: {name}", server.jwks_uri)
+        assert settings.trusted_issuers == recipe.trusted_issuers
+        guard = Guard(settings, clock=lambda: NOW)
+        try:
+            principal = guard.authenticate(f"Bearer {sign(key, provider.valid)}")
+            assert principal.subject == provider.valid.claims["sub"]
+            assert principal.roles >= ({provider.required_role} if provider.required_role else set())
+            assert bool(principal.roles) == bool(provider.required_role)
+            assert principal.permissions == frozenset(provider.valid.claims.get("permissions", ()))
+            with pytest.raises(AudienceInvalid):
+                guard.authenticate(f"Bearer {sign(key, provider.wrong_audience)}")
+        finally:
+            guard.close()

@@ -66,6 +66,10 @@ def roles(*names: str) -> dict[str, Any]:
         ("GET", "/orders/../admin/x", {}, "invalid_request"),
         ("GET", "//admin/x", {}, "invalid_request"),
         ("GET", "/public/./x", None, "invalid_request"),
+        ("get", "/orders/1", {}, "insufficient_scope"),  # WSGI servers may pass the method as sent
+        ("post", "/orders/1", {"extra": roles("orders-reader")}, "insufficient_role"),
+        ("GET", "orders/1", {}, "invalid_request"),  # some routers add the missing "/"; no rule sees it
+        ("GET", "", None, "token_missing"),  # the root of a mounted app: "/"
     ],
 )
 def test_the_first_matching_rule_decides(

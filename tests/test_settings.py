@@ -267,3 +267,21 @@ def test_issuers_from_the_environment_as_json() -> None:
     assert entry.jwks_uri == "https://a.test/jwks"
     assert settings.jwks_max_stale == 600
     assert settings.jwks_prefetch == "strict"
+
+
+def test_a_template_admitting_any_tenant_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    from jwtguard import Guard, Issuer
+
+    entry = Issuer(
+        issuer="https://login.example.test/{tenant}/v2.0",
+        jwks_uri="https://login.example.test/common/keys",
+        tenants="any",
+        tenant_claim="tid",
+    )
+    settings = Settings(audience="api", role_claims=["roles"], issuers=[entry])
+    Guard(settings).close()
+    [resolved] = settings.trusted_issuers
+    assert (resolved.tenants, resolved.role_claims, resolved.audience) == ("any", ("roles",), ("api",))
+    assert entry.role_claims is None  # the entry itself keeps what it was given
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len([message for message in warnings if "accepts tokens of any tenant" in message]) == 1

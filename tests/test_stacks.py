@@ -64,6 +64,7 @@ RULES = [
     "GET /public/* anonymous",
     "GET /orders/* scope:orders.read | role:orders-reader",
     "POST /orders/* role:orders-writer",
+    "* /admin/café/* role:chef",  # a path as the app routes it, decoded (sent as /admin/caf%C3%A9/...)
     "* /admin/* role:admin & claim:tid=acme",
 ]
 ROLE_CLAIMS = ["realm_access.roles"]
@@ -128,6 +129,16 @@ RULES_CASES = [
         challenge=SCOPE_CHALLENGE,
     ),
     rules_case("role-and-tenant", "/admin/x", holding("admin", tid="acme"), 200, None, body={"sub": "ann"}),
+    # A rule with a non-ASCII path matches the decoded path on every stack (Django's included).
+    rules_case(
+        "non-ascii-path",
+        "/admin/caf%C3%A9/menu",
+        holding("admin", tid="acme"),
+        403,
+        "insufficient_role",
+        challenge=ROLE_CHALLENGE,
+    ),
+    rules_case("non-ascii-path-met", "/admin/caf%C3%A9/menu", holding("chef"), 200, None, body={"sub": "ann"}),
     rules_case(
         "role-other-tenant",
         "/admin/x",

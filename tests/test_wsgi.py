@@ -69,7 +69,9 @@ def test_hundreds_of_threads_on_a_cold_cache_cause_one_fetch(issuer: DevIssuer) 
         def worker(n: int) -> None:
             token = issuer.token(subject=f"t{n}")
             barrier.wait()
-            response = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+            # A generous timeout: on a loaded machine 200 requests queue behind one another, and speed is not
+            # what this test is about.
+            response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
             statuses.append(response.status_code)
 
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(200)]
