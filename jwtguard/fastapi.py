@@ -413,7 +413,9 @@ async def _answer_refusal(connection: HTTPConnection, exc: Exception) -> Respons
     if not isinstance(exc, _Refusal):  # pragma: no cover  # registered for _Refusal only
         raise exc
     rendered = exc.rendered
-    response = Response(rendered.body, status_code=rendered.status, headers=dict(rendered.headers))
+    response = Response(rendered.body, status_code=rendered.status)
+    # jwtguard's headers as rendered, repeated names included (content-length and content-type among them).
+    response.raw_headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in rendered.headers]
     if isinstance(connection, WebSocket) and "websocket.http.response" not in (
         connection.scope.get("extensions") or {}
     ):

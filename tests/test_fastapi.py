@@ -696,6 +696,32 @@ def test_the_dependencies_read_what_a_middleware_added_by_hand_attached(issuer: 
     assert client.get("/open", headers=auth(issuer.token())).json()["code"] == "token_missing"
 
 
+@pytest.mark.parametrize("middleware", [True, False], ids=["middleware", "no-middleware"])
+def test_a_refusal_carries_the_cors_headers_for_an_allowed_origin(issuer: DevIssuer, middleware: bool) -> None:
+    origin = "https://app.example.com"
+    app, _ = installed(issuer.settings(cors_allow_origins=[origin]), middleware=middleware)
+    for headers in ({"Origin": origin}, {"Origin": origin, **auth(issuer.token(expires_in=-600))}):
+        refused = TestClient(app).get("/me", headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == origin
+        assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_current_principal_needs_only_the_middleware(issuer: DevIssuer) -> None:
+    app = FastAPI()
+    app.add_middleware(JWTGuardMiddleware, settings=issuer.settings(exclude_paths=["/open"]))
+
+    @app.get("/me")
+    @app.get("/open")
+    def me(principal: CurrentPrincipal) -> dict[str, Any]:
+        return {"sub": principal.subject}
+
+    client = TestClient(app)
+    assert client.get("/me", headers=auth(issuer.token(subject="p"))).json() == {"sub": "p"}
+    refused = client.get("/open")
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_missing")
+
+
 def test_install_refuses_a_second_middleware_or_a_second_install(issuer: DevIssuer) -> None:
     app = FastAPI()
     app.add_middleware(JWTGuardMiddleware, settings=issuer.settings())
