@@ -349,6 +349,9 @@ class Settings:
     """Paths below the mount point that skip authentication: exact, or a prefix ending in `/*`."""
     allow_anonymous: bool = False
     """Let requests without credentials through, unauthenticated; a bad token is still refused."""
+    public_docs: bool = True
+    """FastAPI (`jwtguard.fastapi`): GET and HEAD of exactly the app's documentation routes (`/docs`,
+    `/docs/oauth2-redirect`, `/redoc`, `/openapi.json`, or the URLs the app sets) need no token."""
     realm: str | None = "api"
     """The `realm` of the `WWW-Authenticate` challenge; None for none."""
     jwks_cache_ttl: float = 600.0
@@ -642,7 +645,14 @@ class Settings:
 
 
 _BOOL_FIELDS = frozenset(
-    {"discovery", "allow_anonymous", "cors_preflight", "insecure_allow_any_issuer", "insecure_allow_any_audience"}
+    {
+        "discovery",
+        "allow_anonymous",
+        "public_docs",
+        "cors_preflight",
+        "insecure_allow_any_issuer",
+        "insecure_allow_any_audience",
+    }
 )
 _FLOAT_FIELDS = frozenset(
     {

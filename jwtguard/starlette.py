@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
 from .asgi import record_refusal
-from .errors import AuthError
+from .errors import AuthError, ConfigurationError
 from .principal import Principal, Requirement, ScopeRequirement, require, to_requirement
 
-__all__ = ["Authorize", "RequireScopes", "authorize", "require_scopes"]
+__all__ = ["Authorize", "RequireScopes", "authorize", "require_scopes", "route_requirement"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -34,14 +35,41 @@ def _principal_of(connection: HTTPConnection, requirement: Requirement) -> Princ
         raise
 
 
+# The requirement of each decorated endpoint, for `route_requirement`.
+_REQUIREMENTS: weakref.WeakKeyDictionary[Callable[..., Any], Requirement] = weakref.WeakKeyDictionary()
+# The keyword under which FastAPI hands a decorated endpoint its connection, when the endpoint takes none itself.
+_CONNECTION = "jwtguard_connection"
+
+
+def _with_connection(endpoint: Callable[..., Any]) -> inspect.Signature | None:
+    """The endpoint's signature with a keyword-only `jwtguard_connection: HTTPConnection` added, for FastAPI,
+    which passes a route's arguments by the signature it reads (it follows `__wrapped__` to the endpoint's own,
+    and would pass no connection to an endpoint that declares none). Starlette passes the request positionally
+    and reads no signature. None when the signature cannot be read (a builtin)."""
+    try:
+        signature = inspect.signature(endpoint)
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    if _CONNECTION in signature.parameters:
+        raise ConfigurationError(f"{endpoint.__qualname__}: the parameter name {_CONNECTION!r} is jwtguard's")
+    added = inspect.Parameter(_CONNECTION, inspect.Parameter.KEYWORD_ONLY, annotation=HTTPConnection)
+    at = next((i for i, p in enumerate(parameters) if p.kind is inspect.Parameter.VAR_KEYWORD), len(parameters))
+    return signature.replace(parameters=[*parameters[:at], added, *parameters[at:]])
+
+
 def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
     def decorator(endpoint: _F) -> _F:
         def find_connection(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+            given = kwargs.pop(_CONNECTION, None)
+            if isinstance(given, HTTPConnection):
+                return given
             for value in (*args, *kwargs.values()):
                 if isinstance(value, HTTPConnection):
                     return value
-            raise TypeError(f"{endpoint.__qualname__} has no Request or WebSocket argument")
+            raise TypeError(f"{endpoint.__qualname__} was called without a Request or WebSocket argument")
 
+        wrapper: Any
         if inspect.iscoroutinefunction(endpoint):
 
             @functools.wraps(endpoint)
@@ -49,14 +77,20 @@ def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
                 _principal_of(find_connection(args, kwargs), requirement)
                 return await endpoint(*args, **kwargs)
 
-            return cast(_F, async_wrapper)
+            wrapper = async_wrapper
+        else:
 
-        @functools.wraps(endpoint)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            _principal_of(find_connection(args, kwargs), requirement)
-            return endpoint(*args, **kwargs)
+            @functools.wraps(endpoint)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                _principal_of(find_connection(args, kwargs), requirement)
+                return endpoint(*args, **kwargs)
 
-        return cast(_F, sync_wrapper)
+            wrapper = sync_wrapper
+        signature = _with_connection(endpoint)
+        if signature is not None:
+            wrapper.__signature__ = signature
+        _REQUIREMENTS[wrapper] = requirement
+        return cast(_F, wrapper)
 
     return decorator
 
@@ -78,6 +112,15 @@ def require_scopes(*scopes: str) -> Callable[[_F], _F]:
     401/403 with the RFC 6750 challenge (`scope="..."`) and the problem-details body.
     """
     return _decorator(ScopeRequirement.for_route(scopes, "require_scopes"))
+
+
+def route_requirement(endpoint: Callable[..., Any]) -> Requirement | None:
+    """The requirement `authorize` or `require_scopes` put on `endpoint`, or None: what `jwtguard.fastapi`
+    writes into the OpenAPI document for a decorated route."""
+    try:
+        return _REQUIREMENTS.get(endpoint)
+    except TypeError:  # not weakly referenceable: not one of ours
+        return None
 
 
 class Authorize:

@@ -61,16 +61,37 @@ def test_starlette_quickstart(readme_issuer: DevIssuer) -> None:
     assert readme_issuer.server.hits["/.well-known/openid-configuration"] == 1
 
 
-def test_fastapi_quickstart(readme_issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWTGUARD_ISSUER", readme_issuer.issuer)
-    monkeypatch.setenv("JWTGUARD_AUDIENCE", AUDIENCE)
-    monkeypatch.setenv("JWTGUARD_DISCOVERY", "true")
+def test_fastapi_quickstart(readme_issuer: DevIssuer) -> None:
     app = run_block(quickstart("fastapi", readme_issuer))["app"]
     with TestClient(app) as client:
         ok = client.get("/orders", headers=auth(readme_issuer.token(subject="ann", scopes=["orders:read"])))
         assert ok.json() == {"for": "ann"}
-        assert client.get("/orders", headers=auth(readme_issuer.token())).status_code == 403
+        assert client.get("/orders", headers=auth(readme_issuer.token())).json()["code"] == "insufficient_scope"
         assert client.get("/orders").json()["code"] == "token_missing"
+        assert client.get("/me", headers=auth(readme_issuer.token(subject="bo"))).json() == {"sub": "bo"}
+        admin = auth(readme_issuer.token(subject="cy", roles=["orders-admin"]))
+        assert client.delete("/orders/7", headers=admin).json() == {"cancelled": 7, "by": "cy"}
+        writer = auth(readme_issuer.token(subject="dee", scopes=["orders:write"]))
+        assert client.delete("/orders/7", headers=writer).json() == {"cancelled": 7, "by": "dee"}
+        refused = client.delete("/orders/7", headers=auth(readme_issuer.token(scopes=["orders:read"])))
+        assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
+
+        document = client.get("/openapi.json").json()  # no token: the documentation is public
+        assert client.get("/docs").status_code == 200
+    scheme = document["components"]["securitySchemes"]["OpenIdConnect"]
+    assert scheme == {
+        "type": "openIdConnect",
+        "openIdConnectUrl": readme_issuer.issuer + "/.well-known/openid-configuration",
+    }
+    paths = document["paths"]
+    assert paths["/me"]["get"]["security"] == [{"OpenIdConnect": []}]
+    assert paths["/orders"]["get"]["security"] == [{"OpenIdConnect": ["orders:read"]}]
+    assert paths["/orders/{order_id}"]["delete"]["security"] == [
+        {"OpenIdConnect": []},
+        {"OpenIdConnect": ["orders:write"]},
+    ]
+    assert paths["/orders/{order_id}"]["delete"]["x-jwtguard-requirement"] == "role:orders-admin | scope:orders:write"
+    assert app.swagger_ui_init_oauth == {"usePkceWithAuthorizationCodeGrant": True, "clientId": "orders-docs"}
 
 
 def test_flask_quickstart(readme_issuer: DevIssuer) -> None:
