@@ -44,7 +44,7 @@ from .jwks import Fetcher, HttpxFetcher
 from .principal import Principal, Requirement, ScopeRequirement, Scopes, check_scopes, require, to_requirement
 from .responses import RenderedError
 from .settings import Settings
-from .starlette import Authorize, route_requirement
+from .starlette import Authorize, principal_of, route_requirement
 
 if TYPE_CHECKING:
     from fastapi.dependencies.models import Dependant
@@ -373,14 +373,7 @@ async def current_principal(connection: HTTPConnection) -> Principal:
     scheme = _INSTALLED.get(connection.scope.get("app"))
     if scheme is not None:
         return await scheme.principal(connection)
-    scope = connection.scope
-    if "auth" not in scope:
-        raise RuntimeError("current_principal needs JWTGuardMiddleware, or a JWTGuardScheme installed on the app")
-    try:
-        return require(scope["auth"], _ANY_TOKEN)
-    except AuthError as exc:
-        record_refusal(scope, exc)
-        raise
+    return principal_of(connection, _ANY_TOKEN)
 
 
 #: The request's `Principal`, typed: `def me(principal: CurrentPrincipal): ...`.

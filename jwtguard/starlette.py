@@ -19,12 +19,14 @@ from .asgi import record_refusal
 from .errors import AuthError, ConfigurationError
 from .principal import Principal, Requirement, ScopeRequirement, require, to_requirement
 
-__all__ = ["Authorize", "RequireScopes", "authorize", "require_scopes", "route_requirement"]
+__all__ = ["Authorize", "RequireScopes", "authorize", "principal_of", "require_scopes", "route_requirement"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _principal_of(connection: HTTPConnection, requirement: Requirement) -> Principal:
+def principal_of(connection: HTTPConnection, requirement: Requirement) -> Principal:
+    """The `Principal` the middleware attached to `connection`, if it meets `requirement`; a refusal is recorded
+    for the middleware to answer, then raised."""
     scope = connection.scope
     if "auth" not in scope:
         raise RuntimeError("JWTGuardMiddleware must wrap the app for route requirements to work")
@@ -74,7 +76,7 @@ def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
 
             @functools.wraps(endpoint)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _principal_of(find_connection(args, kwargs), requirement)
+                principal_of(find_connection(args, kwargs), requirement)
                 return await endpoint(*args, **kwargs)
 
             wrapper = async_wrapper
@@ -82,7 +84,7 @@ def _decorator(requirement: Requirement) -> Callable[[_F], _F]:
 
             @functools.wraps(endpoint)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                _principal_of(find_connection(args, kwargs), requirement)
+                principal_of(find_connection(args, kwargs), requirement)
                 return endpoint(*args, **kwargs)
 
             wrapper = sync_wrapper
@@ -135,7 +137,7 @@ class Authorize:
         self.requirement = to_requirement(requirement, type(self).__name__)
 
     def __call__(self, connection: HTTPConnection) -> Principal:
-        return _principal_of(connection, self.requirement)
+        return principal_of(connection, self.requirement)
 
 
 class RequireScopes(Authorize):

@@ -668,7 +668,7 @@ def test_the_scheme_refuses_to_validate_in_an_app_it_is_not_installed_on(issuer:
     def current(principal: CurrentPrincipal) -> dict[str, Any]:
         return {}  # pragma: no cover
 
-    with pytest.raises(RuntimeError, match="current_principal needs JWTGuardMiddleware"):
+    with pytest.raises(RuntimeError, match="JWTGuardMiddleware must wrap the app"):
         TestClient(plain).get("/current", headers=auth_header(issuer))
 
 
