@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._explain import add_explain_command, cmd_explain
 from ._fetch import HttpxFetcher, redact_url
 from ._help import HELP
 from ._jose import SUPPORTED_ALGORITHMS
@@ -358,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
     settings_flags(keys)
+    add_explain_command(sub)
     return parser
 
 
@@ -369,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     out = _Out(sys.stdout, getattr(args, "json", False))
-    commands = {"inspect": cmd_inspect, "verify": cmd_verify, "keys": cmd_keys}
+    commands = {"inspect": cmd_inspect, "verify": cmd_verify, "keys": cmd_keys, "explain": cmd_explain}
     try:
         return commands[args.command](args, out)
     except ConfigurationError as exc:

@@ -383,3 +383,30 @@ def test_each_identity_provider_block_accepts_that_providers_tokens(
                 guard.authenticate(f"Bearer {sign(key, provider.wrong_audience)}")
         finally:
             guard.close()
+
+
+def test_every_install_line_installs_from_a_checkout_or_a_wheel() -> None:
+    # No release on the package index yet, and `jwtguard` there is another project: never `pip install jwtguard`.
+    root = Path(__file__).resolve().parent.parent
+    documents = [
+        "README.md",
+        "BENCHMARKS.md",
+        "SECURITY.md",
+        "CHANGELOG.md",
+        "docs/troubleshooting.md",
+        "docs/providers.md",
+    ]
+    lines = [
+        (name, line.strip())
+        for name in documents
+        for line in (root / name).read_text(encoding="utf-8").splitlines()
+        if re.search(r"\bpip install\b", line)
+    ]
+    assert len([name for name, _ in lines if name == "README.md"]) >= 7
+    for name, line in lines:
+        for command in re.findall(r"pip install ([^`#\n]*)", line):
+            targets = [word.strip("'\"") for word in command.split() if not word.startswith("-")]
+            assert targets, f"{name}: {line}"
+            for target in targets:
+                assert target.startswith((".", "dist/")), f"{name} installs {target!r} from the index: {line}"
+                assert not target.startswith("jwtguard"), f"{name}: {line}"
