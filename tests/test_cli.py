@@ -746,6 +746,71 @@ def test_an_algorithm_refusal_names_the_alg_and_the_allow_list_and_the_walk_goes
     assert "claims below are NOT verified" in result.stdout
 
 
+def test_keys_needs_no_issuer_or_audience_with_a_key_source(issuer: DevIssuer, tmp_path: Path) -> None:
+    result = run("keys", "--jwks-uri", issuer.jwks_uri)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "issuer (any)" in result.stdout
+    assert result.stdout.count("  key  kid ") == len(issuer.keys)
+    assert result.stderr == ""  # no warning about insecure settings: keys reads no claims
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.server.jwks))
+    result = run("keys", "--jwks", str(jwks), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [entry] = json.loads(result.stdout)["issuers"]
+    assert (entry["issuer"], len(entry["keys"])) == ([], len(issuer.keys))
+    # An issuer given is still shown; verify still needs both.
+    result = run("keys", "--issuer", issuer.issuer, "--jwks-uri", issuer.jwks_uri)
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, f"issuer {issuer.issuer}")
+    assert run("verify", issuer.token(), "--jwks-uri", issuer.jwks_uri).returncode == 2
+
+
+def test_a_settings_file_may_spell_names_as_the_environment_does(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = {
+        "JWTGUARD_ISSUER": issuer.issuer,
+        "jwtguard_audience": [issuer.audience],
+        "jwks_uri": issuer.jwks_uri,
+        "JWTGUARD_LEEWAY": "300",  # a string, read as the variable would be
+    }
+    result = run("verify", issuer.token(expires_in=-200), "--settings", settings_file(tmp_path, settings), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for bad, message in [
+        ({"ISSUER": "a", "JWTGUARD_ISSUER": "b"}, "'ISSUER' and 'JWTGUARD_ISSUER' name the same setting"),
+        ({"JWTGUARD_ISSUR": "a"}, "'JWTGUARD_ISSUR' is not a jwtguard setting; did you mean 'JWTGUARD_ISSUER'?"),
+        ({"JWTGUARD_REVOCATION_HOOK": "x"}, "is not a jwtguard setting"),
+    ]:
+        result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, bad))
+        assert result.returncode == 2
+        assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "Authorization: Bearer {token}",
+        "authorization:Bearer {token}",
+        "  AUTHORIZATION :  bearer   {token}  ",
+        "'Authorization: Bearer {token}'",
+        '"Bearer {token}"',
+        "Bearer {token}",
+        "bearer '{token}'",
+    ],
+)
+def test_a_pasted_authorization_header_is_taken_apart(issuer: DevIssuer, pasted: str) -> None:
+    token = issuer.token()
+    status, report = verify(issuer, pasted.format(token=token))
+    assert status == 0, report
+    assert report["token"]["size"] == len(token)
+    inspected = run("inspect", pasted.format(token=token), "--json")
+    assert inspected.returncode == 0
+    assert json.loads(inspected.stdout)["claims"]["sub"] == "user-1"
+    result = run("inspect", "-", stdin=pasted.format(token=token) + "\n")
+    assert '"sub": "user-1"' in result.stdout
+    # A header value with more than a token is still diagnosed as a server would read it.
+    status, report = verify(issuer, "Authorization: Bearer a b")
+    assert (status, report["code"]) == (1, "invalid_request")
+
+
 def test_a_scope_refusal_shows_the_granted_scopes(issuer: DevIssuer) -> None:
     status, report = verify(
         issuer, issuer.token(scopes=["profile", "orders:list"]), "--required-scope", "orders:read",
@@ -757,3 +822,18 @@ def test_a_scope_refusal_shows_the_granted_scopes(issuer: DevIssuer) -> None:
     status, report = verify(issuer, issuer.token(), "--required-scope", "orders:read")
     [step] = [step for step in report["steps"] if step["name"] == "scopes"]
     assert step["detail"] == "missing orders:read; required orders:read, granted (none)"
+
+
+@pytest.mark.parametrize("opaque", ["8Kq3mZx0_y2Vb7TqLw9aP4sR1nD6vJ", "Bearer 2YotnFZFEjr1zCsicMWpAA", "ab.cd.ef"])
+def test_inspect_says_an_opaque_token_is_not_a_jwt(opaque: str) -> None:
+    result = run("inspect", opaque)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "not a JWT: an opaque token" in result.stdout
+    assert "with Auth0, request the token with your API's 'audience' parameter" in result.stdout
+    assert "\ufffd" not in result.stdout  # nothing decoded from its bytes
+    assert "header" not in result.stdout
+    assert "claims" not in result.stdout
+    report = json.loads(run("inspect", opaque, "--json").stdout)
+    assert (report["jwt"], report["header"], report["claims"]) == (False, None, None)
+    assert report["warnings"][0].startswith("not a JWT: an opaque token")
