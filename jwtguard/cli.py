@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._fetch import HttpxFetcher, redact_url
-from ._help import HELP
+from ._help import HELP, NOT_A_JWT
 from ._jose import SUPPORTED_ALGORITHMS
 from ._jwk import VerificationKey
 from ._token import fingerprint, parse_claims, parse_token
@@ -211,13 +211,6 @@ def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_VALID if decoded else EXIT_INVALID
 
 
-_OPAQUE = (
-    "not a JWT: an opaque token, which only the identity provider that issued it can read (or a truncated or "
-    "re-encoded token). jwtguard verifies JWT access tokens only: ask the identity provider for one (with Auth0, "
-    "request the token with your API's 'audience' parameter)"
-)
-
-
 def _opaque(token: str, parts: list[str], out: _Out) -> int:
     """Nothing in `token` decodes to a JWT header or claims: say so, rather than show what its bytes decode to."""
     report: dict[str, Any] = {
@@ -229,7 +222,7 @@ def _opaque(token: str, parts: list[str], out: _Out) -> int:
         "header": None,
         "claims": None,
         "times": {},
-        "warnings": [_OPAQUE],
+        "warnings": [NOT_A_JWT],
     }
     if out.as_json:
         out.json(report)
@@ -239,7 +232,7 @@ def _opaque(token: str, parts: list[str], out: _Out) -> int:
     )
     out.line(f"size {report['size']} bytes, {len(parts)} segments, fingerprint {report['fingerprint']}")
     out.line()
-    out.line("  " + out.paint("!", "red") + " " + _OPAQUE)
+    out.line("  " + out.paint("!", "red") + " " + NOT_A_JWT)
     return EXIT_INVALID
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ._claim_path import kind
 from ._claims import ClaimPolicy, tenant_in
-from ._help import HELP
+from ._help import HELP, NOT_A_JWT
 from ._jose import verify_signature
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
@@ -191,6 +191,9 @@ def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None 
     diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
     if diagnosis.rule is not None:
         _rule_hints(diagnosis.rule, diagnosis)
+    words = authorization.split()
+    if diagnosis.code == "token_malformed" and len(words) == 2 and "." not in words[1]:
+        diagnosis.hints.append(NOT_A_JWT)
     return diagnosis
 
 

@@ -837,3 +837,11 @@ def test_inspect_says_an_opaque_token_is_not_a_jwt(opaque: str) -> None:
     report = json.loads(run("inspect", opaque, "--json").stdout)
     assert (report["jwt"], report["header"], report["claims"]) == (False, None, None)
     assert report["warnings"][0].startswith("not a JWT: an opaque token")
+
+
+def test_verify_says_an_opaque_token_is_not_a_jwt(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, "Authorization: Bearer 2YotnFZFEjr1zCsicMWpAA")
+    assert (status, report["code"], report["failing_step"]) == (1, "token_malformed", "format")
+    assert any(hint.startswith("not a JWT: an opaque token") for hint in report["hints"])
+    status, report = verify(issuer, "eyJ.eyJ.x")  # a truncated JWT is malformed, not opaque
+    assert (status, report["code"], report["hints"]) == (1, "token_malformed", [])
