@@ -22,7 +22,7 @@ from ._jose import verify_signature
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
 from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
-from .guard import Guard
+from .guard import Guard, _Route
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
 
@@ -313,7 +313,7 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
     return principal
 
 
-def _route(guard: Guard, parsed: ParsedToken) -> Any:
+def _route(guard: Guard, parsed: ParsedToken) -> _Route | None:
     """The guard's route (issuer) for `parsed`, as `Guard.prepare` finds it; None when none is found."""
     try:
         return guard._routes[0] if guard._by_issuer is None else guard._route(parsed)
@@ -323,7 +323,7 @@ def _route(guard: Guard, parsed: ParsedToken) -> Any:
 
 def _allow_list(guard: Guard, parsed: ParsedToken) -> str:
     route = _route(guard, parsed)
-    names = sorted(route.algorithms) if route is not None else list(guard.settings.algorithms)
+    names = sorted(route.algorithms if route is not None else guard.settings.algorithms)
     return "[" + ", ".join(names) + "]"
 
 
