@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["HELP", "Help"]
+__all__ = ["HELP", "NOT_A_JWT", "Help"]
 
 TROUBLESHOOTING = "docs/troubleshooting.md"
 
@@ -16,6 +16,13 @@ class Help(NamedTuple):
     def link(self, code: str) -> str:
         return f"{TROUBLESHOOTING}#{code}"
 
+
+#: What `inspect` and `verify` say of a token with nothing of a JWT in it (no dot-separated JSON header or claims).
+NOT_A_JWT = (
+    "not a JWT: an opaque token, which only the identity provider that issued it can read (or a truncated or "
+    "re-encoded token). jwtguard verifies JWT access tokens only: ask the identity provider for one (with Auth0, "
+    "request the token with your API's 'audience' parameter)"
+)
 
 HELP: dict[str, Help] = {
     "token_missing": Help(

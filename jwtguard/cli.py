@@ -7,27 +7,29 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import dataclasses
 import difflib
 import json
+import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from ._explain import add_explain_command, cmd_explain
 from ._fetch import HttpxFetcher, redact_url
-from ._help import HELP
+from ._help import HELP, NOT_A_JWT
 from ._jose import SUPPORTED_ALGORITHMS
 from ._jwk import VerificationKey
 from ._token import fingerprint, parse_claims, parse_token
 from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError, FetchError
 from .guard import Guard, key_set_for
-from .settings import Settings
+from .settings import Settings, _parse_env
 
 __all__ = ["main"]
 
@@ -69,11 +71,30 @@ class _Out:
 # -- reading a token -------------------------------------------------------------------------------
 
 
-def _read_token(argument: str, *, strip_scheme: bool = True) -> str:
-    text = sys.stdin.read() if argument == "-" else argument
+_HEADER_NAME = re.compile(r"authorization\s*:\s*", re.IGNORECASE)
+_BEARER = re.compile(r"bearer\s+", re.IGNORECASE)
+
+
+def _unquote(text: str) -> str:
     text = text.strip()
-    if strip_scheme and text.lower().startswith("bearer "):
-        text = text[7:].strip()
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    return text
+
+
+def _read_token(argument: str, *, strip_scheme: bool = True) -> str:
+    """The token as pasted: a whole `Authorization: Bearer ...` line, quoted or not, is taken apart.
+
+    With `strip_scheme` false (verify), a scheme is kept unless what follows it is a single word: "Basic ..."
+    and "Bearer a b" are header values to diagnose as a server would read them.
+    """
+    text = _unquote(sys.stdin.read() if argument == "-" else argument)
+    header = _HEADER_NAME.match(text)
+    if header:
+        text = _unquote(text[header.end() :])
+    scheme = _BEARER.match(text)
+    if scheme and (strip_scheme or len(text[scheme.end() :].split()) == 1):
+        text = _unquote(text[scheme.end() :])
     return text
 
 
@@ -155,6 +176,8 @@ def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
         problems.append(exc.reason)
     warnings = problems + _face_warnings(header, claims, now)
     decoded = isinstance(header, dict) or isinstance(claims, dict)
+    if not decoded and token:
+        return _opaque(token, parts, out)
     times = _time_notes(claims, now)
     report: dict[str, Any] = {
         "verified": False,
@@ -189,10 +212,47 @@ def cmd_inspect(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_VALID if decoded else EXIT_INVALID
 
 
+def _opaque(token: str, parts: list[str], out: _Out) -> int:
+    """Nothing in `token` decodes to a JWT header or claims: say so, rather than show what its bytes decode to."""
+    report: dict[str, Any] = {
+        "verified": False,
+        "jwt": False,
+        "size": len(token.encode("utf-8", "replace")),
+        "segments": len(parts),
+        "fingerprint": fingerprint(token),
+        "header": None,
+        "claims": None,
+        "times": {},
+        "warnings": [NOT_A_JWT],
+    }
+    if out.as_json:
+        out.json(report)
+        return EXIT_INVALID
+    out.line(
+        out.paint("NOT VERIFIED: decoded only. Nothing here is trusted until 'jwtguard verify' says so.", "yellow")
+    )
+    out.line(f"size {report['size']} bytes, {len(parts)} segments, fingerprint {report['fingerprint']}")
+    out.line()
+    out.line("  " + out.paint("!", "red") + " " + NOT_A_JWT)
+    return EXIT_INVALID
+
+
 # -- settings for verify and keys ------------------------------------------------------------------
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+@contextlib.contextmanager
+def _quiet_settings_warnings() -> Iterator[None]:
+    """The insecure_allow_any_* warnings are for a server; `keys` sets them itself and checks no claim."""
+    settings_logger = logging.getLogger("jwtguard")
+    level = settings_logger.level
+    settings_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        settings_logger.setLevel(level)
+
+
+def _settings(args: argparse.Namespace, *, keys_only: bool = False) -> Settings:
     values: dict[str, Any] = {}
     if args.settings:
         try:
@@ -201,16 +261,9 @@ def _settings(args: argparse.Namespace) -> Settings:
             raise ConfigurationError(f"--settings {args.settings}: {type(exc).__name__}: {exc}") from None
         if not isinstance(loaded, dict):
             raise ConfigurationError("--settings must hold a JSON object of jwtguard settings")
-        names = {field.name for field in dataclasses.fields(Settings)} - _HOOKS
-        for key in loaded:
-            if not isinstance(key, str) or key.lower() not in names:
-                hint = difflib.get_close_matches(str(key).lower(), names, n=1)
-                raise ConfigurationError(
-                    f"--settings: {key!r} is not a jwtguard setting" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                )
         # The environment overrides the file, as flags do: drop what a JWTGUARD_* variable sets.
         from_env = {key[len(_ENV_PREFIX) :].lower() for key in os.environ if key.upper().startswith(_ENV_PREFIX)}
-        values.update({key.lower(): value for key, value in loaded.items() if key.lower() not in from_env})
+        values.update({name: value for name, value in _file_settings(loaded).items() if name not in from_env})
     flags = {
         "issuer": args.issuer,
         "audience": args.audience,
@@ -225,7 +278,40 @@ def _settings(args: argparse.Namespace) -> Settings:
     values.update({name: value for name, value in flags.items() if value is not None})
     if args.discovery:
         values["discovery"] = True
+    if keys_only and (values.get("jwks_uri") or values.get("jwks")):
+        # Listing keys reads no claims: with a key source named, issuer and audience are optional.
+        set_in_env = [key for key, value in os.environ.items() if key.upper().startswith(_ENV_PREFIX) and value]
+        from_env = {key[len(_ENV_PREFIX) :].lower() for key in set_in_env}
+        given = {name for name, value in values.items() if value} | from_env
+        if not given & {"issuer", "issuers"}:
+            values["insecure_allow_any_issuer"] = True
+        if not given & {"audience", "issuers"}:
+            values["insecure_allow_any_audience"] = True
+        with _quiet_settings_warnings():
+            return Settings.from_env(os.environ, prefix=_ENV_PREFIX, **values)
     return Settings.from_env(os.environ, prefix=_ENV_PREFIX, **values)
+
+
+def _file_settings(loaded: Mapping[Any, Any]) -> dict[str, Any]:
+    """The settings of a --settings file, each named `field` or `JWTGUARD_FIELD` (in any case), as
+    `Settings.from_mapping` reads them; a string under a `JWTGUARD_*` name is parsed as the variable would be."""
+    names = {field.name for field in dataclasses.fields(Settings)} - _HOOKS
+    values: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in loaded.items():
+        prefixed = isinstance(key, str) and key.upper().startswith(_ENV_PREFIX)
+        name = str(key)[len(_ENV_PREFIX) :].lower() if prefixed else str(key).lower()
+        if not isinstance(key, str) or name not in names:
+            hint = difflib.get_close_matches(name, names, n=1)
+            shown = (_ENV_PREFIX + hint[0].upper() if prefixed else hint[0]) if hint else ""
+            raise ConfigurationError(
+                f"--settings: {key!r} is not a jwtguard setting" + (f"; did you mean {shown!r}?" if hint else "")
+            )
+        if name in spelled:
+            raise ConfigurationError(f"--settings: {spelled[name]!r} and {key!r} name the same setting")
+        spelled[name] = key
+        values[name] = _parse_env(name, key, value) if prefixed and isinstance(value, str) else value
+    return values
 
 
 def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
@@ -270,7 +356,7 @@ def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
 
 
 def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
-    settings = _settings(args)
+    settings = _settings(args, keys_only=True)
     fetcher = HttpxFetcher()
     report: dict[str, Any] = {"issuers": []}
     unreachable = False

@@ -17,11 +17,12 @@ from typing import Any
 
 from ._claim_path import kind
 from ._claims import ClaimPolicy, tenant_in
-from ._help import HELP
+from ._help import HELP, NOT_A_JWT
 from ._jose import verify_signature
-from ._token import parse_claims
+from ._token import ParsedToken, parse_claims, parse_token
+from .bearer import extract_bearer_token
 from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
-from .guard import Guard
+from .guard import Guard, _Route
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
 
@@ -37,8 +38,11 @@ __all__ = [
     "utc",
 ]
 
-#: A time check that fails by less than this (beyond the leeway) looks like clock drift.
+#: A time check that fails by less than this (beyond the leeway) may be clock drift: it is called so only when
+#: the key server's `Date` or the token's own `iat` says a clock is off.
 SKEW_HINT_SECONDS = 300.0
+#: A key server clock this far from this machine's (either way) is worth a hint.
+_OFFSET_HINT_SECONDS = 5.0
 
 _STEPS = (
     "format",
@@ -187,6 +191,9 @@ def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None 
     diagnosis.description = verdict.description if verdict else "The token is valid for these settings."
     if diagnosis.rule is not None:
         _rule_hints(diagnosis.rule, diagnosis)
+    words = authorization.split()
+    if diagnosis.code == "token_malformed" and len(words) == 2 and "." not in words[1]:
+        diagnosis.hints.append(NOT_A_JWT)
     return diagnosis
 
 
@@ -266,11 +273,14 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
         steps[step] = Step(step, "fail", exc.reason, exc.code)
         if step != "format":
             steps["format"] = Step("format", "pass", "a compact JWS")
+        if exc.code == "algorithm_not_allowed":
+            return _walk_past_the_algorithm(guard, authorization, exc, steps, diagnosis)
         return None
     parsed, key_set = candidate.parsed, candidate.key_set
     diagnosis.fingerprint = fingerprint(candidate.token)
     steps["format"] = Step("format", "pass", f"compact JWS, alg {parsed.alg!r}, kid {parsed.kid!r}")
-    steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is allowed")  # one of the allow-list
+    algorithms = _allow_list(guard, parsed)
+    steps["algorithm"] = Step("algorithm", "pass", f"{parsed.alg} is in the algorithms allow-list {algorithms}")
 
     try:
         key = key_set.get_key(parsed.kid, parsed.alg)
@@ -294,13 +304,52 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
     except AuthError as exc:
         steps["format"] = Step("format", "fail", exc.reason, exc.code)
         return None
-    principal = _claim_steps(guard, candidate.policy, parsed.header, claims, steps, diagnosis)
     offset = key_set.server_clock_offset
-    if offset is not None and abs(offset) >= 5:
+    principal = _claim_steps(guard, candidate.policy, parsed.header, claims, steps, diagnosis, offset)
+    if offset is not None and abs(offset) >= _OFFSET_HINT_SECONDS:
         diagnosis.hints.append(
             f"the key server's clock is {abs(offset):.0f} s {'ahead of' if offset > 0 else 'behind'} this machine's"
         )
     return principal
+
+
+def _route(guard: Guard, parsed: ParsedToken) -> _Route | None:
+    """The guard's route (issuer) for `parsed`, as `Guard.prepare` finds it; None when none is found."""
+    try:
+        return guard._routes[0] if guard._by_issuer is None else guard._route(parsed)
+    except AuthError:
+        return None
+
+
+def _allow_list(guard: Guard, parsed: ParsedToken) -> str:
+    route = _route(guard, parsed)
+    names = sorted(route.algorithms if route is not None else guard.settings.algorithms)
+    return "[" + ", ".join(names) + "]"
+
+
+def _walk_past_the_algorithm(
+    guard: Guard, authorization: str, error: AuthError, steps: dict[str, Step], diagnosis: Diagnosis
+) -> Principal | None:
+    """After an algorithm outside the allow-list: name the alg and the allow-list, and go on with the claims
+    (no key is looked up for an algorithm that is not allowed, so nothing is verified)."""
+    try:
+        parsed = parse_token(extract_bearer_token(authorization, max_bytes=guard.settings.max_token_bytes))
+        claims = parse_claims(parsed)
+    except AuthError:
+        return None
+    route = _route(guard, parsed)
+    alg = parsed.alg
+    why = " (a shared-secret algorithm, never accepted)" if isinstance(alg, str) and alg.startswith("HS") else ""
+    why = " (an unsigned token, never accepted)" if isinstance(alg, str) and alg.lower() == "none" else why
+    detail = f"alg {alg!r} is not in the algorithms allow-list {_allow_list(guard, parsed)}{why}"
+    steps["algorithm"] = Step("algorithm", "fail", detail, error.code)
+    steps["format"] = Step("format", "pass", f"compact JWS, alg {alg!r}, kid {parsed.kid!r}")
+    steps["key lookup"] = Step("key lookup", "skip", f"no key is looked up for alg {alg!r}")
+    steps["signature"] = Step("signature", "skip", "not checked: the algorithm is not allowed")
+    if route is None:
+        return None
+    offset = route.key_set.server_clock_offset
+    return _claim_steps(guard, route.policy, parsed.header, claims, steps, diagnosis, offset)
 
 
 def _claim_steps(
@@ -310,31 +359,41 @@ def _claim_steps(
     claims: dict[str, Any],
     steps: dict[str, Step],
     diagnosis: Diagnosis,
+    offset: float | None = None,
 ) -> Principal | None:
     """Each of the issuer policy's named checks on its own, so every failing one shows; returns the principal
-    the claims describe when its scopes, roles and permissions can be read."""
+    the claims describe when its scopes, roles and permissions can be read. `offset` is the key server's clock
+    minus this machine's (None: unknown)."""
     now = guard.clock()
+    skew = _skew_evidence(claims, now, offset)
     for name, check in policy.steps:
         shown = _SHOWN.get(name, name)
         try:
             check(header, claims, now)
         except AuthError as error:
-            steps[shown] = Step(shown, "fail", _describe(policy, error, header, claims, now), error.code)
+            steps[shown] = Step(shown, "fail", _describe(policy, error, header, claims, now, skew), error.code)
         else:
             steps[shown] = Step(shown, "pass", _passing_detail(name, policy, header, claims, now))
     if steps["scopes"].status != "fail":
         granted = scopes_from_claims(claims) or frozenset()
         missing = sorted(set(guard.required_scopes) - granted)
         steps["scopes"] = (
-            Step("scopes", "fail", f"missing {' '.join(missing)}", "insufficient_scope")
+            Step(
+                "scopes",
+                "fail",
+                f"missing {' '.join(missing)}; required {' '.join(sorted(guard.required_scopes))}, "
+                f"granted {printable(' '.join(sorted(granted))) or '(none)'}",
+                "insufficient_scope",
+            )
             if missing
             else Step("scopes", "pass", f"granted: {printable(' '.join(sorted(granted))) or '(none)'}")
         )
     for name in ("expiry", "not-before"):
         if steps[name].status == "fail" and steps[name].detail.endswith("(looks like clock drift)"):
+            evidence = skew.get("token_expired" if name == "expiry" else "token_not_yet_valid")
             diagnosis.hints.append(
-                f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min: this looks like clock drift. "
-                f"This machine's time is {utc(time.time())}; check NTP on it and on the issuer"
+                f"{name} fails by less than {SKEW_HINT_SECONDS / 60:.0f} min and {evidence}: this looks like clock "
+                f"drift. This machine's time is {utc(time.time())}; check NTP on it and on the issuer"
             )
     if not policy.role_claims and not policy.permission_claims:
         steps["roles and permissions"] = Step("roles and permissions", "skip", "no role_claims or permission_claims")
@@ -391,19 +450,37 @@ def _step_of(error: AuthError) -> str:
     return "required claims"
 
 
-def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, now: float) -> str:
+def _skew_evidence(claims: Any, now: float, offset: float | None) -> dict[str, str]:
+    """For each time refusal (`token_expired`, `token_not_yet_valid`), what says a clock is off, if anything.
+
+    A key server clock behind this machine's makes tokens expire early here; one ahead, or a token issued
+    (`iat`) in the future, makes them not yet valid. A short lifetime alone says nothing about clocks.
+    """
+    evidence: dict[str, str] = {}
+    if offset is not None and offset <= -_OFFSET_HINT_SECONDS:
+        evidence["token_expired"] = f"the key server's clock is {-offset:.0f} s behind this machine's"
+    if offset is not None and offset >= _OFFSET_HINT_SECONDS:
+        evidence["token_not_yet_valid"] = f"the key server's clock is {offset:.0f} s ahead of this machine's"
+    iat = finite_number(claims.get("iat"))
+    if iat is not None and iat > now and "token_not_yet_valid" not in evidence:
+        evidence["token_not_yet_valid"] = f"the token was issued (iat) {ago(iat - now)} in the future"
+    return evidence
+
+
+def _describe(policy: ClaimPolicy, error: AuthError, header: Any, claims: Any, now: float, skew: dict[str, str]) -> str:
     leeway = policy.leeway
     value = claims.get(error.claim) if error.claim else None
     number = finite_number(value)
+    looks_skewed = error.code in skew
     if error.code == "token_expired" and number is not None:
         value = number
         by = now - (value + leeway)
-        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
+        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS and looks_skewed else ""
         return f"expired {ago(now - value)} ago (exp {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "token_not_yet_valid" and number is not None:
         value = number
         by = value - (now + leeway)
-        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS else ""
+        drift = " (looks like clock drift)" if by < SKEW_HINT_SECONDS and looks_skewed else ""
         what = "issued" if error.claim == "iat" else "valid from"
         return f"{what} {ago(value - now)} in the future ({error.claim} {utc(value)}; leeway {leeway:.0f} s){drift}"
     if error.code == "audience_invalid":

@@ -668,3 +668,180 @@ def test_verify_fits_every_step_name_in_its_column(issuer: DevIssuer, tmp_path: 
     )  # fmt: skip
     assert result.returncode == 0, result.stdout
     assert "  pass  roles and permissions roles from roles: admin\n" in result.stdout
+
+
+# -- issue 14: the command's papercuts ----------------------------------------------------------------
+
+
+def _server_clock(monkeypatch: pytest.MonkeyPatch, offset: float) -> None:
+    """The key server's `Date` header runs `offset` seconds from this machine's clock."""
+    from email.utils import formatdate
+    from http.server import BaseHTTPRequestHandler
+
+    def skewed(*args: Any, **kwargs: Any) -> str:
+        return formatdate(time.time() + offset, usegmt=True)
+
+    monkeypatch.setattr("jwtguard.testing.formatdate", skewed)
+    monkeypatch.setattr(BaseHTTPRequestHandler, "date_time_string", skewed)
+
+
+@pytest.mark.parametrize(
+    ("offset", "claims", "code", "evidence"),
+    [
+        pytest.param(0, {"expires_in": -60}, "token_expired", None, id="short-expiry-clocks-agree"),
+        pytest.param(-120, {"expires_in": -60}, "token_expired", "s behind this machine's", id="server-behind"),
+        pytest.param(120, {"expires_in": -60}, "token_expired", None, id="server-ahead-does-not-explain-expiry"),
+        pytest.param(0, {"nbf": 60, "exp": 600}, "token_not_yet_valid", None, id="minted-for-later"),
+        pytest.param(120, {"nbf": 60, "exp": 600}, "token_not_yet_valid", "s ahead of this machine's", id="ahead"),
+        pytest.param(0, {"iat": 60, "nbf": 60, "exp": 600}, "token_not_yet_valid", "issued (iat) ", id="iat"),
+    ],
+)
+def test_the_clock_skew_hint_needs_evidence_of_skew(
+    issuer: DevIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    offset: int,
+    claims: dict[str, int],
+    code: str,
+    evidence: str | None,
+) -> None:
+    _server_clock(monkeypatch, offset)
+    now = int(time.time())
+    times: dict[str, Any] = {name: now + value for name, value in claims.items() if name != "expires_in"}
+    token = issuer.token(**times) if "expires_in" not in claims else issuer.token(expires_in=claims["expires_in"])
+    status, report = verify(issuer, token, "--leeway", "0")
+    assert (status, report["code"]) == (1, code)
+    drift = [hint for hint in report["hints"] if "clock drift" in hint]
+    [step] = [step for step in report["steps"] if step["status"] == "fail"]
+    if evidence is None:
+        assert drift == []
+        assert "clock drift" not in step["detail"]
+    else:
+        [hint] = drift
+        assert evidence in hint
+        assert step["detail"].endswith("(looks like clock drift)")
+
+
+def test_an_algorithm_refusal_names_the_alg_and_the_allow_list_and_the_walk_goes_on(issuer: DevIssuer) -> None:
+    now = int(time.time())
+    claims = {**issuer.claims(), "aud": "other-api", "iat": now - 7500, "nbf": now - 7500, "exp": now - 7200}
+    token = jwt.encode(claims, "a-shared-secret-of-thirty-two-bytes", algorithm="HS256")
+    status, report = verify(issuer, token)
+    steps = {step["name"]: step for step in report["steps"]}
+    failing = {name: step["code"] for name, step in steps.items() if step["status"] == "fail"}
+    assert status == 1
+    assert (report["code"], report["failing_step"]) == ("algorithm_not_allowed", "algorithm")
+    assert failing == {"algorithm": "algorithm_not_allowed", "expiry": "token_expired", "audience": "audience_invalid"}
+    assert steps["algorithm"]["detail"].startswith("alg 'HS256' is not in the algorithms allow-list [ES256, RS256]")
+    assert steps["key lookup"]["status"] == steps["signature"]["status"] == "skip"
+    assert steps["issuer"]["status"] == "pass"
+    assert report["claims_verified"] is False
+
+    # An asymmetric algorithm the issuer uses but the allow-list leaves out.
+    result = run(
+        "verify", issuer.token(key=issuer.keys[0]), "--issuer", issuer.issuer, "--audience", issuer.audience,
+        "--jwks-uri", issuer.jwks_uri, "--algorithm", "ES256",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "FAIL  algorithm             alg 'RS256' is not in the algorithms allow-list [ES256]" in result.stdout
+    assert "claims below are NOT verified" in result.stdout
+
+
+def test_keys_needs_no_issuer_or_audience_with_a_key_source(issuer: DevIssuer, tmp_path: Path) -> None:
+    result = run("keys", "--jwks-uri", issuer.jwks_uri)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "issuer (any)" in result.stdout
+    assert result.stdout.count("  key  kid ") == len(issuer.keys)
+    assert result.stderr == ""  # no warning about insecure settings: keys reads no claims
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(issuer.server.jwks))
+    result = run("keys", "--jwks", str(jwks), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [entry] = json.loads(result.stdout)["issuers"]
+    assert (entry["issuer"], len(entry["keys"])) == ([], len(issuer.keys))
+    # An issuer given is still shown; verify still needs both.
+    result = run("keys", "--issuer", issuer.issuer, "--jwks-uri", issuer.jwks_uri)
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, f"issuer {issuer.issuer}")
+    assert run("verify", issuer.token(), "--jwks-uri", issuer.jwks_uri).returncode == 2
+
+
+def test_a_settings_file_may_spell_names_as_the_environment_does(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = {
+        "JWTGUARD_ISSUER": issuer.issuer,
+        "jwtguard_audience": [issuer.audience],
+        "jwks_uri": issuer.jwks_uri,
+        "JWTGUARD_LEEWAY": "300",  # a string, read as the variable would be
+    }
+    result = run("verify", issuer.token(expires_in=-200), "--settings", settings_file(tmp_path, settings), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    for bad, message in [
+        ({"ISSUER": "a", "JWTGUARD_ISSUER": "b"}, "'ISSUER' and 'JWTGUARD_ISSUER' name the same setting"),
+        ({"JWTGUARD_ISSUR": "a"}, "'JWTGUARD_ISSUR' is not a jwtguard setting; did you mean 'JWTGUARD_ISSUER'?"),
+        ({"JWTGUARD_REVOCATION_HOOK": "x"}, "is not a jwtguard setting"),
+    ]:
+        result = run("verify", issuer.token(), "--settings", settings_file(tmp_path, bad))
+        assert result.returncode == 2
+        assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "Authorization: Bearer {token}",
+        "authorization:Bearer {token}",
+        "  AUTHORIZATION :  bearer   {token}  ",
+        "'Authorization: Bearer {token}'",
+        '"Bearer {token}"',
+        "Bearer {token}",
+        "bearer '{token}'",
+    ],
+)
+def test_a_pasted_authorization_header_is_taken_apart(issuer: DevIssuer, pasted: str) -> None:
+    token = issuer.token()
+    status, report = verify(issuer, pasted.format(token=token))
+    assert status == 0, report
+    assert report["token"]["size"] == len(token)
+    inspected = run("inspect", pasted.format(token=token), "--json")
+    assert inspected.returncode == 0
+    assert json.loads(inspected.stdout)["claims"]["sub"] == "user-1"
+    result = run("inspect", "-", stdin=pasted.format(token=token) + "\n")
+    assert '"sub": "user-1"' in result.stdout
+    # A header value with more than a token is still diagnosed as a server would read it.
+    status, report = verify(issuer, "Authorization: Bearer a b")
+    assert (status, report["code"]) == (1, "invalid_request")
+
+
+def test_a_scope_refusal_shows_the_granted_scopes(issuer: DevIssuer) -> None:
+    status, report = verify(
+        issuer, issuer.token(scopes=["profile", "orders:list"]), "--required-scope", "orders:read",
+        "--required-scope", "orders:list",
+    )  # fmt: skip
+    [step] = [step for step in report["steps"] if step["name"] == "scopes"]
+    assert (status, step["code"]) == (1, "insufficient_scope")
+    assert step["detail"] == "missing orders:read; required orders:list orders:read, granted orders:list profile"
+    status, report = verify(issuer, issuer.token(), "--required-scope", "orders:read")
+    [step] = [step for step in report["steps"] if step["name"] == "scopes"]
+    assert step["detail"] == "missing orders:read; required orders:read, granted (none)"
+
+
+@pytest.mark.parametrize("opaque", ["8Kq3mZx0_y2Vb7TqLw9aP4sR1nD6vJ", "Bearer 2YotnFZFEjr1zCsicMWpAA", "ab.cd.ef"])
+def test_inspect_says_an_opaque_token_is_not_a_jwt(opaque: str) -> None:
+    result = run("inspect", opaque)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "not a JWT: an opaque token" in result.stdout
+    assert "with Auth0, request the token with your API's 'audience' parameter" in result.stdout
+    assert "\ufffd" not in result.stdout  # nothing decoded from its bytes
+    assert "header" not in result.stdout
+    assert "claims" not in result.stdout
+    report = json.loads(run("inspect", opaque, "--json").stdout)
+    assert (report["jwt"], report["header"], report["claims"]) == (False, None, None)
+    assert report["warnings"][0].startswith("not a JWT: an opaque token")
+
+
+def test_verify_says_an_opaque_token_is_not_a_jwt(issuer: DevIssuer) -> None:
+    status, report = verify(issuer, "Authorization: Bearer 2YotnFZFEjr1zCsicMWpAA")
+    assert (status, report["code"], report["failing_step"]) == (1, "token_malformed", "format")
+    assert any(hint.startswith("not a JWT: an opaque token") for hint in report["hints"])
+    status, report = verify(issuer, "eyJ.eyJ.x")  # a truncated JWT is malformed, not opaque
+    assert (status, report["code"], report["hints"]) == (1, "token_malformed", [])
