@@ -29,7 +29,7 @@ from ._token import fingerprint, parse_claims, parse_token
 from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError, FetchError
 from .guard import Guard, key_set_for
-from .settings import Settings, _parse_env
+from .settings import Settings, parse_env_value
 
 __all__ = ["main"]
 
@@ -310,7 +310,7 @@ def _file_settings(loaded: Mapping[Any, Any]) -> dict[str, Any]:
         if name in spelled:
             raise ConfigurationError(f"--settings: {spelled[name]!r} and {key!r} name the same setting")
         spelled[name] = key
-        values[name] = _parse_env(name, key, value) if prefixed and isinstance(value, str) else value
+        values[name] = parse_env_value(name, key, value) if prefixed and isinstance(value, str) else value
     return values
 
 

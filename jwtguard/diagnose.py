@@ -22,7 +22,7 @@ from ._jose import verify_signature
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
 from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
-from .guard import Guard, _Route
+from .guard import Guard, IssuerView
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
 
@@ -313,10 +313,10 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
     return principal
 
 
-def _route(guard: Guard, parsed: ParsedToken) -> _Route | None:
-    """The guard's route (issuer) for `parsed`, as `Guard.prepare` finds it; None when none is found."""
+def _route(guard: Guard, parsed: ParsedToken) -> IssuerView | None:
+    """The guard's issuer for `parsed`, as `Guard.prepare` finds it; None when none is found."""
     try:
-        return guard._routes[0] if guard._by_issuer is None else guard._route(parsed)
+        return guard.issuer_for(parsed)
     except AuthError:
         return None
 

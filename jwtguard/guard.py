@@ -46,7 +46,7 @@ from .responses import RenderedError, Renderer
 from .rules import Rule, RuleSet
 from .settings import Issuer, Settings, redact_url
 
-__all__ = ["CacheStats", "Candidate", "Guard", "guard_from", "key_set_for"]
+__all__ = ["CacheStats", "Candidate", "Guard", "IssuerView", "guard_from", "key_set_for"]
 
 logger = logging.getLogger("jwtguard")
 _DEBUG = logging.DEBUG
@@ -152,6 +152,14 @@ class Candidate(NamedTuple):
 
     token: str
     parsed: ParsedToken
+    key_set: KeySet
+    policy: ClaimPolicy
+
+
+class IssuerView(NamedTuple):
+    """One trusted issuer as the guard uses it: its `alg` allow-list, key set and compiled claim policy."""
+
+    algorithms: frozenset[str]
     key_set: KeySet
     policy: ClaimPolicy
 
@@ -311,6 +319,12 @@ class Guard:
         nothing read from the claims. Raises the `AuthError` that `authenticate` would raise at that point."""
         token, parsed, route, _, _ = self._begin(authorization, None)
         return Candidate(token, parsed, route.key_set, route.policy)
+
+    def issuer_for(self, parsed: ParsedToken) -> IssuerView:
+        """The trusted issuer a parsed token is routed to, as `prepare` routes it (its `alg` unchecked); raises
+        the `AuthError` of a token no issuer takes. For `jwtguard verify`, which goes on past a refused `alg`."""
+        route = self._routes[0] if self._by_issuer is None else self._route(parsed)
+        return IssuerView(route.algorithms, route.key_set, route.policy)
 
     # -- token validation ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ __all__ = [
     "Settings",
     "check_key_url",
     "check_scopes",
+    "parse_env_value",
     "redact_url",
 ]
 
@@ -637,7 +638,7 @@ class Settings:
             if isinstance(raw, str):
                 if name in ("error_body_hook", "key_event_hook", "revocation_hook"):
                     raise ConfigurationError(f"{key} must be a callable, not a string")
-                parsed[name] = _parse_env(name, key, raw)
+                parsed[name] = parse_env_value(name, key, raw)
             else:
                 parsed[name] = raw
         parsed.update(overrides)
@@ -695,7 +696,9 @@ _INHERITED = (
 )
 
 
-def _parse_env(name: str, var: str, raw: str) -> Any:
+def parse_env_value(name: str, var: str, raw: str) -> Any:
+    """The value of setting `name` written as text `raw` (an environment variable `var`, or a `JWTGUARD_*` key of
+    a settings file), typed as the field needs; `ConfigurationError` naming `var` when it cannot be."""
     text = raw.strip()
     if name in _BOOL_FIELDS:
         lowered = text.lower()
