@@ -35,6 +35,7 @@ __all__ = [
     "check_key_url",
     "discover_jwks_uri",
     "fetch_json",
+    "issuer_mismatch",
     "redact_url",
     "server_clock_offset",
 ]
@@ -129,13 +130,61 @@ def fetch_json(
         raise FetchError(_TIMED_OUT)
     response = fetcher(url, timeout=remaining, max_bytes=max_bytes)
     if response.status != 200:
-        raise FetchError(f"HTTP {response.status} from the {what}")
+        raise _status_error(response, what)
     if len(response.content) > max_bytes:
         raise FetchError(_TOO_LARGE)
     try:
         return json.loads(response.content), response.headers
     except (ValueError, RecursionError):
+        if _looks_like_html(response):
+            raise FetchError(
+                f"configuration error: the {what} at {redact_url(url)} answers an HTML page, not JSON: "
+                "the URL points at a web page (a login or home page?), not at the document itself",
+                configuration=True,
+            ) from None
         raise FetchError("response is not JSON") from None
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return ""
+
+
+def _status_error(response: FetchResponse, what: str) -> FetchError:
+    """The error for a non-200 answer: a redirect, 401 and 403 are named as the configuration errors they are."""
+    status = response.status
+    if status in _REDIRECTS:
+        location = _header(response.headers, "location").strip()
+        shown = sanitize(redact_url(location)) if location else "(no Location)"
+        hint = ""
+        if location.startswith(("https://", "http://")):
+            with contextlib.suppress(ConfigurationError):
+                check_key_url(location, "redirect")
+                hint = f"; did you mean {shown!r}?"
+        return FetchError(
+            f"configuration error: HTTP {status} from the {what}: a redirect to {shown}, which jwtguard does "
+            f"not follow; configure the final URL{hint}",
+            configuration=True,
+        )
+    if status in (401, 403):
+        return FetchError(
+            f"configuration error: HTTP {status} from the {what}: it refuses an anonymous request; key "
+            "documents are public, so the URL is probably not the key document's (or a proxy blocks it)",
+            configuration=True,
+        )
+    return FetchError(f"HTTP {status} from the {what}")
+
+
+def _looks_like_html(response: FetchResponse) -> bool:
+    if "html" in _header(response.headers, "content-type").lower():
+        return True
+    start = response.content[:256].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html"))
 
 
 def discover_jwks_uri(fetcher: Fetcher, issuer: str, *, deadline: float, max_bytes: int) -> str:
@@ -154,10 +203,10 @@ def discover_jwks_uri(fetcher: Fetcher, issuer: str, *, deadline: float, max_byt
     if not isinstance(document, dict):
         raise FetchError("discovery document is not a JSON object")
     named = document.get("issuer")
+    if not isinstance(named, str):
+        raise FetchError("discovery document names no issuer")
     if named != issuer:
-        # Named in the message: a trailing slash, or localhost against 127.0.0.1, is the usual cause.
-        shown = sanitize(redact_url(named) if isinstance(named, str) else named)
-        raise FetchError(f"discovery document names another issuer: {shown!r}")
+        raise FetchError(issuer_mismatch(issuer, named), configuration=True)
     jwks_uri = document.get("jwks_uri")
     if not isinstance(jwks_uri, str):
         raise FetchError("discovery document has no jwks_uri")
@@ -166,6 +215,28 @@ def discover_jwks_uri(fetcher: Fetcher, issuer: str, *, deadline: float, max_byt
     except ConfigurationError:
         raise FetchError("discovered jwks_uri is not https") from None
     return jwks_uri
+
+
+def issuer_mismatch(configured: str, named: str) -> str:
+    """The configuration error for a discovery document that names `named` while `configured` is the issuer:
+    both values, what tells them apart (a trailing slash, or two names of one host), and a "did you mean"."""
+    shown = sanitize(redact_url(named))
+    why = ""
+    if configured.rstrip("/") == named.rstrip("/"):
+        why = " (they differ only in a trailing slash)"
+    else:
+        with contextlib.suppress(ValueError):
+            ours, theirs = urlsplit(configured), urlsplit(named)
+            if (ours.scheme, ours.port, ours.path.rstrip("/")) == (theirs.scheme, theirs.port, theirs.path.rstrip("/")):
+                if ours.hostname and theirs.hostname and ours.hostname != theirs.hostname:
+                    why = f" (another name for the host: {theirs.hostname!r} against {ours.hostname!r})"
+                elif ours.netloc.lower() == theirs.netloc.lower():
+                    why = " (they differ in letter case)"
+    return (
+        f"configuration error: the discovery document names issuer {shown!r}, but the configured issuer is "
+        f"{redact_url(configured)!r}{why}; tokens from this issuer carry its own string in iss, so the "
+        f"configured issuer must match it exactly: did you mean issuer={shown!r}?"
+    )
 
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ._request import RequestInfo
-from .errors import AuthError
+from .errors import AuthError, ConfigurationError
 from .guard import Guard, guard_from
 from .responses import RenderedError
 
@@ -75,7 +75,8 @@ class JWTGuardMiddleware:
                 )
         elif scope_type != "websocket":
             if scope_type == "lifespan":
-                receive = self._lifespan_receive(receive)
+                await self._lifespan(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         if principal is None:
@@ -145,22 +146,41 @@ class JWTGuardMiddleware:
                 raise
             await _send_error(scope, receive, send, self.guard.reject(exc, request))
 
-    def _lifespan_receive(self, receive: Receive) -> Receive:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Warm the key sets at startup (per `jwks_prefetch`) and close them at shutdown.
 
-        In "strict" mode a failed prefetch raises from the app's `receive`, which the app's lifespan
-        handler reports as `lifespan.startup.failed`: the server refuses to start.
+        In "strict" mode a failed prefetch is reported to the server itself as `lifespan.startup.failed`,
+        with the reason, before the app hears of it: the server refuses to start. (An exception alone is not
+        enough: uvicorn's default lifespan mode takes an exception at startup for "lifespan unsupported",
+        and serves anyway.) The exception is then raised from the app's `receive`; its own report of the
+        failure is not passed on (the server has one).
         """
+        failed: list[BaseException] = []
 
         async def lifespan_receive() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.guard.astartup()
+                try:
+                    await self.guard.astartup()
+                except (AuthError, ConfigurationError) as exc:
+                    failed.append(exc)
+                    await send({"type": "lifespan.startup.failed", "message": f"jwtguard: {exc}"})
+                    raise
             elif message["type"] == "lifespan.shutdown":
                 self.guard.close()
             return message
 
-        return lifespan_receive
+        async def lifespan_send(message: Message) -> None:
+            if failed and message["type"] == "lifespan.startup.failed":
+                return  # already reported, with jwtguard's reason
+            await send(message)
+
+        try:
+            await self.app(scope, lifespan_receive, lifespan_send)
+        except Exception:
+            if failed:
+                self.guard.close()  # the server has the reason, and exits
+            raise
 
 
 async def _done() -> None:

@@ -1,6 +1,7 @@
 """The `jwtguard` command: inspect a token, verify it step by step against real settings, show the key set.
 
-Exit codes: 0 valid (or decoded), 1 invalid, 2 usage or configuration error, 3 key source unreachable.
+Exit codes: 0 valid (or decoded), 1 invalid, 2 usage or configuration error (a misconfigured key source
+included), 3 key source unreachable.
 """
 
 from __future__ import annotations
@@ -352,6 +353,8 @@ def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
         _print_steps(diagnosis, out)
     if diagnosis.valid:
         return EXIT_VALID
+    if diagnosis.configuration_error:
+        return EXIT_USAGE
     return EXIT_UNREACHABLE if diagnosis.code == "jwks_unavailable" else EXIT_INVALID
 
 
@@ -359,7 +362,7 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
     settings = _settings(args, keys_only=True)
     fetcher = HttpxFetcher()
     report: dict[str, Any] = {"issuers": []}
-    unreachable = False
+    unreachable = misconfigured = False
     try:
         for entry in settings.trusted_issuers:
             item: dict[str, Any] = {"issuer": [redact_url(name) for name in entry.names]}
@@ -367,7 +370,8 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
             try:
                 fetched = key_set.fetch()
             except FetchError as exc:
-                item.update({"source": key_set.source, "error": str(exc)})
+                item.update({"source": key_set.source, "error": str(exc), "configuration_error": exc.configuration})
+                misconfigured = misconfigured or exc.configuration
                 unreachable = True
                 report["issuers"].append(item)
                 continue
@@ -393,7 +397,8 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
         for item in report["issuers"]:
             out.line(out.paint(f"issuer {', '.join(item['issuer']) or '(any)'}", "bold"))
             if "error" in item:
-                out.line("  " + out.paint("unreachable: ", "red") + f"{item['error']} ({item['source']})")
+                label = "misconfigured: " if item["configuration_error"] else "unreachable: "
+                out.line("  " + out.paint(label, "red") + f"{item['error']} ({item['source']})")
                 continue
             ttl = item["ttl_seconds"]
             out.line(f"  source {item['source']}  (cache-control {item['cache_control']!r} -> ttl {ttl:.0f} s)")
@@ -401,7 +406,7 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
                 out.line(f"  key  kid {key['kid']!r}  {key['kty']} {key['crv'] or ''}  alg {key['alg']}")
             for key in item["skipped"]:
                 out.line("  " + out.paint("skipped", "yellow") + f" kid {key['kid']!r}: {key['reason']}")
-    return EXIT_UNREACHABLE if unreachable else EXIT_VALID
+    return EXIT_USAGE if misconfigured else EXIT_UNREACHABLE if unreachable else EXIT_VALID
 
 
 def _algs_for(key: VerificationKey) -> str:

@@ -125,6 +125,10 @@ class Diagnosis:
     #: The per-route rule check, when a request path was given.
     rule: RuleCheck | None = None
 
+    #: Why the key source is misconfigured, when the key lookup failed because of it (both values and what
+    #: to change): a configuration error, not an outage.
+    configuration_error: str | None = None
+
     def as_dict(self) -> dict[str, Any]:
         help_ = HELP.get(self.code or "", None)
         return {
@@ -142,6 +146,7 @@ class Diagnosis:
             "roles": self.roles,
             "permissions": self.permissions,
             "rule": None if self.rule is None else dict(self.rule.__dict__),
+            "configuration_error": self.configuration_error,
         }
 
 
@@ -297,6 +302,7 @@ def _walk(guard: Guard, authorization: str, steps: dict[str, Step], diagnosis: D
     except AuthError as exc:
         source = f" ({key_set.source})"
         steps["key lookup"] = Step("key lookup", "fail", exc.reason + source, exc.code)
+        diagnosis.configuration_error = key_set.configuration_error
         steps["signature"] = Step("signature", "skip", "no key to check it with")
 
     try:

@@ -78,7 +78,15 @@ class FetchError(JWTGuardError):
     The message is a fixed or sanitised sentence, safe to log. A request never sees it: the key set records
     the failure, keeps serving the last good keys, and refuses a request with no usable key with
     `JWKSUnavailable`.
+
+    `configuration` is true when the answer shows the key source itself is misconfigured (a discovery
+    document for another issuer, a key URL that answers HTML, asks for credentials or redirects): no retry
+    will fix it, and the message names what to change.
     """
+
+    def __init__(self, message: str = "", *, configuration: bool = False) -> None:
+        self.configuration = configuration
+        super().__init__(message)
 
 
 def fingerprint(token: str) -> str:

@@ -812,7 +812,9 @@ class Guard:
         """Warm the key sets per `jwks_prefetch` (WSGI adapters call this at construction).
 
         "off": nothing. "degraded": fetch now, log and carry on if an issuer fails. "strict": raise
-        `JWKSUnavailable` if any issuer has no usable keys.
+        `JWKSUnavailable` if any issuer has no usable keys, or `ConfigurationError` when the reason is a
+        misconfigured key source (a discovery document for another issuer, a key URL answering HTML,
+        401/403 or a redirect), with both values and what to change.
         """
         if self.settings.jwks_prefetch != "off":
             self._after_prefetch([route.key_set.prefetch() for route in self._routes])
@@ -824,12 +826,25 @@ class Guard:
             self._after_prefetch(list(results))
 
     def _after_prefetch(self, results: list[bool]) -> None:
-        failed = [route.label for route, ok in zip(self._routes, results, strict=True) if not ok]
+        failed = [route for route, ok in zip(self._routes, results, strict=True) if not ok]
         if not failed:
             return
+        labels = ", ".join(route.label for route in failed)
+        reasons = "; ".join(
+            f"{route.label}: {route.key_set.last_error()}" for route in failed if route.key_set.last_error()
+        )
+        misconfigured = [route.key_set.configuration_error for route in failed if route.key_set.configuration_error]
         if self.settings.jwks_prefetch == "strict":
-            raise JWKSUnavailable(f"prefetch found no usable keys for {', '.join(failed)}")
-        logger.warning("jwtguard: starting without usable keys for %s; requests will retry", ", ".join(failed))
+            if misconfigured:  # no retry will fix it: say what to change
+                raise ConfigurationError("; ".join(error for error in misconfigured if error))
+            raise JWKSUnavailable(f"prefetch found no usable keys for {labels}" + (f" ({reasons})" if reasons else ""))
+        log = logger.error if misconfigured else logger.warning
+        log(
+            "jwtguard: starting without usable keys for %s; requests will retry%s",
+            labels,
+            f" ({reasons})" if reasons else "",
+            extra={"jwtguard_event": "jwks_prefetch_failed", "jwtguard_reason": reasons or None},
+        )
 
     def health(self) -> dict[str, Any]:
         """A readiness report: "ok", "degraded" (stale keys, or some issuers failing) or "unavailable".

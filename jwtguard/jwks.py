@@ -253,6 +253,7 @@ class KeySet:
         self._retry_at = -math.inf
         self._failing = False
         self._last_result: tuple[bool, float, float, str | None] | None = None  # ok, at, duration, error
+        self._configuration_error: str | None = None  # the last failure's, when it was a misconfiguration
         self._skipped_logged: frozenset[tuple[str, str]] = frozenset()
         # cachetools caches are not thread-safe: both are only touched under self._lock (fetches may overlap:
         # one abandoned at its deadline still runs).
@@ -368,6 +369,7 @@ class KeySet:
             self._abandon_stuck_fetch(now)
             self._refresh_in_background(now)
             snapshot, last, failing = self.snapshot, self._last_result, self._failing
+            configuration_error = self._configuration_error
         report: dict[str, Any] = {
             "source": self.source,
             "usable": snapshot is not None and now < snapshot.stale_until,
@@ -379,6 +381,7 @@ class KeySet:
             "age_seconds": None if snapshot is None or self._static else round(now - snapshot.fetched_at, 3),
             "server_clock_offset_seconds": self.server_clock_offset,
             "last_fetch": None,
+            "configuration_error": configuration_error,
         }
         if last is not None:
             ok, at, duration, error = last
@@ -389,6 +392,22 @@ class KeySet:
                 "error": error,
             }
         return report
+
+    @property
+    def configuration_error(self) -> str | None:
+        """Why the last fetch failed, when it failed because the key source is misconfigured (a discovery
+        document for another issuer, a key URL answering HTML, 401/403 or a redirect); None otherwise, and
+        once a fetch succeeds. The message names both values and what to change."""
+        return self._configuration_error
+
+    def last_error(self) -> str | None:
+        """Why the last fetch failed while the endpoint is failing; None when it succeeded."""
+        last = self._last_result
+        return last[3] if last is not None and self._failing else None
+
+    def _failure_detail(self) -> str:
+        last = self._last_result
+        return f": {last[3]}" if last is not None and not last[0] and last[3] else ""
 
     def peek(self, kid: str | None) -> tuple[VerificationKey, ...]:
         """The cached keys for `kid` while the cache is fresh; never does I/O."""
@@ -473,7 +492,7 @@ class KeySet:
             return self._inflight
         if now < self._retry_at:
             raise JWKSUnavailable(
-                "key endpoint failed recently; next attempt after jwks_min_refresh_interval",
+                "key endpoint failed recently; next attempt after jwks_min_refresh_interval" + self._failure_detail(),
                 retry_after=math.ceil(self._retry_at - now),
             )
         return self._start_fetch(now)
@@ -516,7 +535,10 @@ class KeySet:
                             self._unknown_kids[kid] = True  # confirmed absent by a successful refresh
                         raise KeyNotFound("kid not in the JWKS, even after a refresh")
                 retry_after = math.ceil(self._retry_at - now) if now < self._retry_at else 1
-            raise JWKSUnavailable("no usable key for this token and the key endpoint failed", retry_after=retry_after)
+            raise JWKSUnavailable(
+                "no usable key for this token and the key endpoint failed" + self._failure_detail(),
+                retry_after=retry_after,
+            )
         finally:
             self._emit(events)
 
@@ -553,10 +575,13 @@ class KeySet:
             snapshot, clock_offset = self._fetch_snapshot()
         except BaseException as exc:  # any failure of the key endpoint becomes state, never a 500 or a hang
             reason = str(exc) if isinstance(exc, FetchError) else f"unexpected {type(exc).__name__}"
+            configuration = isinstance(exc, FetchError) and exc.configuration
             with self._lock:
                 if self._inflight is future:
                     self._inflight = None
-                    first_failure = self._record_failure(self._clock(), reason, time.monotonic() - started)
+                    first_failure = self._record_failure(
+                        self._clock(), reason, time.monotonic() - started, configuration=configuration
+                    )
                 else:  # abandoned at its deadline: already counted as a failure
                     first_failure = False
                 usable = self.snapshot is not None and self._clock() < self.snapshot.stale_until
@@ -592,6 +617,7 @@ class KeySet:
                 for kid in [kid for kid in self._unknown_kids if kid in snapshot.by_kid]:
                     del self._unknown_kids[kid]  # published since: no longer unknown
                 recovered, self._failing = self._failing, False
+                self._configuration_error = None
                 self._last_result = (True, self._clock(), duration, None)
         if superseded:
             logger.debug(
@@ -610,9 +636,12 @@ class KeySet:
             future.set_result(True)  # wake the waiters before the user's hook runs
         self._emit([self._event("jwks_fetch_succeeded", duration=duration, keys=len(snapshot.keys))])
 
-    def _record_failure(self, now: float, reason: str, duration: float | None = None) -> bool:
+    def _record_failure(
+        self, now: float, reason: str, duration: float | None = None, *, configuration: bool = False
+    ) -> bool:
         # Called with self._lock held. True for the first failure of an outage.
         self._retry_at = now + self._min_refresh_interval
+        self._configuration_error = reason if configuration else None
         self._discovered.clear()
         first_failure, self._failing = not self._failing, True
         self._last_result = (False, now, self._timeout if duration is None else duration, reason)

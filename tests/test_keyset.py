@@ -455,9 +455,12 @@ def test_discovery_refuses_a_document_for_another_issuer(
             guard.authenticate(f"Bearer {token}")
         assert impostor.jwks_hits == 0
         assert impostor.hits["/.well-known/openid-configuration"] == 1
-    # The operator is told which issuer the document named.
+    # The operator is told which issuer the document named, against the configured one: a configuration error.
     [failed] = events(jwtguard_logs, "jwks_fetch_failed")
-    assert getattr(failed, "jwtguard_reason", None) == f"discovery document names another issuer: {impostor.url!r}"
+    reason = getattr(failed, "jwtguard_reason", "")
+    assert reason.startswith(f"configuration error: the discovery document names issuer {impostor.url!r}, ")
+    assert f"the configured issuer is {impostor.url + '/'!r}" in reason
+    assert reason.endswith(f"did you mean issuer={impostor.url!r}?")
 
 
 def test_keys_named_by_the_token_are_never_fetched(
