@@ -232,16 +232,23 @@ class ClaimPolicy:
             return
         if iss is None:
             raise IssuerInvalid("iss is absent", claim="iss")
+        tenant = self.tenant_of(iss)
+        if tenant is None:
+            raise IssuerInvalid("iss is not a configured issuer", claim="iss")
+        if self.tenants is not None and tenant not in self.tenants:
+            raise IssuerInvalid("iss names a tenant that is not in tenants", claim="iss")
+        if claims.get(self.tenant_claim or "") != tenant:
+            raise IssuerInvalid(f"iss names another tenant than the {self.tenant_claim!r} claim", claim="iss")
+
+    def tenant_of(self, iss: object) -> str | None:
+        """The tenant `iss` names through the first issuer template it fills (None: an exact issuer, or none)."""
+        if not isinstance(iss, str) or iss in self.issuers:
+            return None
         for prefix, suffix in self.templates:
             tenant = tenant_in(iss, prefix, suffix)
-            if tenant is None:
-                continue
-            if self.tenants is not None and tenant not in self.tenants:
-                raise IssuerInvalid("iss names a tenant that is not in tenants", claim="iss")
-            if claims.get(self.tenant_claim or "") != tenant:
-                raise IssuerInvalid(f"iss names another tenant than the {self.tenant_claim!r} claim", claim="iss")
-            return
-        raise IssuerInvalid("iss is not a configured issuer", claim="iss")
+            if tenant is not None:
+                return tenant
+        return None
 
     def read_roles(self, claims: Mapping[str, Any]) -> tuple[frozenset[str], frozenset[str]]:
         """The roles and permissions at the configured claim paths; `ClaimInvalid` naming a path of the wrong shape."""

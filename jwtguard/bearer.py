@@ -15,6 +15,7 @@ from .errors import InvalidRequest, TokenMalformed, TokenMissing
 
 __all__ = [
     "AUTHORIZATION_HEADER",
+    "COMMON_PREFIXES",
     "AuthorizationHeader",
     "TokenSource",
     "extract_bearer_token",
@@ -25,7 +26,8 @@ __all__ = [
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
+#: The two usual spellings of the scheme and its one space, which the hot paths test before anything else.
+COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
 _SEVERAL = "several credentials (a repeated Authorization header or a comma-separated list)"
 
 
@@ -38,7 +40,7 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
     """
     if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
         authorization = authorization[0]
-    if type(authorization) is str and authorization[:7] in _COMMON_PREFIXES:
+    if type(authorization) is str and authorization[:7] in COMMON_PREFIXES:
         # The common case, decided in one pass: "Bearer " and a b64token within the size cap.
         credentials = authorization[7:]
         if len(credentials) <= max_bytes and _B64TOKEN.fullmatch(credentials) is not None:

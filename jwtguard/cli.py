@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._explain import add_explain_command, cmd_explain
 from ._fetch import HttpxFetcher, redact_url
 from ._help import HELP, NOT_A_JWT
 from ._jose import SUPPORTED_ALGORITHMS
@@ -29,6 +28,7 @@ from ._jwk import VerificationKey
 from ._token import fingerprint, parse_claims, parse_token
 from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError, FetchError
+from .explain import add_explain_command, cmd_explain
 from .guard import Guard, key_set_for
 from .settings import Settings, parse_env_value
 

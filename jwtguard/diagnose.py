@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._claim_path import kind
-from ._claims import ClaimPolicy, tenant_in
+from ._claims import ClaimPolicy
 from ._help import HELP, NOT_A_JWT
 from ._jose import verify_signature
 from ._token import ParsedToken, parse_claims, parse_token
@@ -508,7 +508,7 @@ def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, no
         return f"expires in {ago(exp - now)} ({utc(exp)})"
     if step == "issuer":
         iss = claims.get("iss")
-        tenant = _tenant(policy, iss)
+        tenant = policy.tenant_of(iss)
         if tenant is None:
             return f"iss {iss!r}"
         allowed = "in tenants" if policy.tenants is not None else "any tenant accepted"
@@ -526,21 +526,10 @@ def _passing_detail(step: str, policy: ClaimPolicy, header: Any, claims: Any, no
     return "ok"
 
 
-def _tenant(policy: ClaimPolicy, iss: object) -> str | None:
-    """The tenant `iss` names through one of the policy's issuer templates (None: an exact issuer, or none)."""
-    if not isinstance(iss, str) or iss in policy.issuers:
-        return None
-    for prefix, suffix in policy.templates:
-        tenant = tenant_in(iss, prefix, suffix)
-        if tenant is not None:
-            return tenant
-    return None
-
-
 def _issuer_refused(policy: ClaimPolicy, iss: object, claims: Any) -> str:
     if iss is None:
         return "iss is absent"
-    tenant = _tenant(policy, iss)
+    tenant = policy.tenant_of(iss)
     if tenant is None:
         return f"iss {iss!r} is not a configured issuer"
     if policy.tenants is not None and tenant not in policy.tenants:

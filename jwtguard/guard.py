@@ -24,7 +24,7 @@ from ._logging import LOG_RECORDS
 from ._request import RequestInfo
 from ._token import ParsedToken, header_cache_size, issuer_candidates, parse_claims, parse_token
 from ._token_cache import KEY_CHARS, TokenCache
-from .bearer import AUTHORIZATION_HEADER, TokenSource, extract_bearer_token, query_has_access_token
+from .bearer import AUTHORIZATION_HEADER, COMMON_PREFIXES, TokenSource, extract_bearer_token, query_has_access_token
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
@@ -43,7 +43,7 @@ from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal, Requirement, ScopeRequirement, require
 from .responses import RenderedError, Renderer
-from .rules import Rule, RuleSet
+from .rules import Rule, RuleSet, has_unsafe_segment
 from .settings import Issuer, Settings, redact_url
 
 __all__ = ["CacheStats", "Candidate", "Guard", "IssuerView", "guard_from", "key_set_for"]
@@ -51,8 +51,6 @@ __all__ = ["CacheStats", "Candidate", "Guard", "IssuerView", "guard_from", "key_
 logger = logging.getLogger("jwtguard")
 _DEBUG = logging.DEBUG
 
-_DOT_SEGMENT = ("/./", "/../", "//")
-_COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
 _REASON_IN_QUERY = "access_token parameter in the query string (RFC 6750 §2.3); not read, the URL may be logged"
 
 
@@ -380,7 +378,7 @@ class Guard:
         """
         if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
             authorization = authorization[0]
-        candidate = authorization[7:] if type(authorization) is str and authorization[:7] in _COMMON_PREFIXES else None
+        candidate = authorization[7:] if type(authorization) is str and authorization[:7] in COMMON_PREFIXES else None
         cache = self._token_cache
         entry = cache.get(candidate) if cache is not None and candidate is not None else None
         if entry is not None and candidate is not None:
@@ -630,7 +628,7 @@ class Guard:
         """
         if path in self._excluded_exact:
             return True
-        if not self._excluded_prefixes or any(marker in path for marker in _DOT_SEGMENT) or path.endswith("/.."):
+        if not self._excluded_prefixes or has_unsafe_segment(path):
             return False
         return path.startswith(self._excluded_prefixes)
 
@@ -686,7 +684,7 @@ class Guard:
         if (
             len(authorization) != len(token) + 7
             or not authorization.endswith(token)
-            or authorization[:7] not in _COMMON_PREFIXES
+            or authorization[:7] not in COMMON_PREFIXES
         ):
             return None
         slot.referenced = True

@@ -29,13 +29,18 @@ from typing import Any
 from .errors import ConfigurationError, UnsafePath
 from .principal import Requirement, to_requirement
 
-__all__ = ["ACCESS_LEVELS", "Rule", "RuleSet", "rules_from"]
+__all__ = ["ACCESS_LEVELS", "Rule", "RuleSet", "has_unsafe_segment", "rules_from"]
 
 #: The access levels a rule may name instead of a requirement.
 ACCESS_LEVELS = ("public", "anonymous", "authenticated")
 #: The methods a rule for GET decides too: HEAD runs the GET view, a WebSocket handshake is a GET.
 _GET_ALIKE = ("HEAD", "WEBSOCKET")
 _UNSAFE_SEGMENTS = ("//", "/./", "/../")
+
+
+def has_unsafe_segment(path: str) -> bool:
+    """True when `path` has an empty or dot segment (`//`, `/./`, `/../`, or a final `/.` or `/..`)."""
+    return any(segment in path for segment in _UNSAFE_SEGMENTS) or path.endswith(("/.", "/.."))
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ class RuleSet:
             path = "/"  # the root of a mounted app
         elif path[0] != "/":  # a request-target some routers read with a "/" added: no rule can be said to cover it
             raise UnsafePath("route path does not start with '/'; no rule is matched for it")
-        if any(segment in path for segment in _UNSAFE_SEGMENTS) or path.endswith(("/.", "/..")):
+        if has_unsafe_segment(path):
             raise UnsafePath("route path has an empty or dot segment; no rule is matched for it")
         method = method.upper()  # as the frameworks route it: WSGI servers may pass "get" through unchanged
         for rule in self.rules:

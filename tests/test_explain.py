@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jwtguard import _explain
-from jwtguard._explain import guide, section
 from jwtguard._help import HELP
 from jwtguard.cli import main
+from jwtguard.explain import guide, section
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
 
@@ -48,9 +47,8 @@ def test_an_unknown_code_is_a_usage_error_that_lists_the_codes(capsys: pytest.Ca
 
 
 def test_a_missing_guide_is_said_plainly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(_explain, "_GUIDES", (tmp_path / "troubleshooting.md",))
     with pytest.raises(FileNotFoundError, match="troubleshooting guide is missing"):
-        guide()
+        guide((tmp_path / "troubleshooting.md",))
 
 
 def test_the_command_prints_the_section() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import jwtguard
-from jwtguard._explain import section
+from jwtguard.explain import section
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = (ROOT / "pyproject.toml").read_text(encoding="utf-8")

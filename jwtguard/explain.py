@@ -13,19 +13,19 @@ from pathlib import Path
 
 from ._help import HELP
 
-__all__ = ["add_explain_command", "cmd_explain", "guide", "section"]
+__all__ = ["GUIDE_PATHS", "add_explain_command", "cmd_explain", "guide", "section"]
 
 _PACKAGE = Path(__file__).resolve().parent
-# Installed from a wheel: next to this module. In a checkout (or an editable install): the docs folder.
-_GUIDES = (_PACKAGE / "troubleshooting.md", _PACKAGE.parent / "docs" / "troubleshooting.md")
+#: Where the guide is looked for: next to this module (installed from a wheel), else the checkout's docs folder.
+GUIDE_PATHS = (_PACKAGE / "troubleshooting.md", _PACKAGE.parent / "docs" / "troubleshooting.md")
 
 EXIT_OK = 0
 EXIT_USAGE = 2
 
 
-def guide() -> str:
-    """The troubleshooting guide's text."""
-    for path in _GUIDES:
+def guide(paths: tuple[Path, ...] = GUIDE_PATHS) -> str:
+    """The troubleshooting guide's text, from the first of `paths` that exists."""
+    for path in paths:
         if path.is_file():
             return path.read_text(encoding="utf-8")
     raise FileNotFoundError("the troubleshooting guide is missing from this installation")
@@ -48,7 +48,11 @@ def add_explain_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
 def cmd_explain(args: argparse.Namespace, out: object = None) -> int:
     """Print the section on `args.code`; exit 2 (with the known codes) when the guide has none."""
     code = str(args.code).strip()
-    text = section(code)
+    try:
+        text = section(code)
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"jwtguard: {exc}\n")
+        return EXIT_USAGE
     if text is None:
         sys.stderr.write(f"jwtguard: no error code {code!r}; the codes are: {', '.join(HELP)}\n")
         return EXIT_USAGE
