@@ -185,14 +185,24 @@ class ClaimPolicy:
         typ = header.get("typ")
         if self.token_types:
             if typ is None:
-                raise ClaimInvalid("typ header absent, but token_types is configured", claim="typ")
+                raise ClaimInvalid(
+                    "typ header absent, but token_types is configured",
+                    claim="typ",
+                    details={"expected": sorted(self.token_types)},
+                )
             if media_type(typ) not in self.token_types:
-                raise ClaimInvalid("typ header is not one of token_types", claim="typ")
+                raise ClaimInvalid(
+                    "typ header is not one of token_types",
+                    claim="typ",
+                    details={"typ": typ, "expected": sorted(self.token_types)},
+                )
             return
         if typ is not None:
             kind = media_type(typ)
             if kind.endswith("+jwt") and kind not in ACCESS_TOKEN_TYPES:
-                raise ClaimInvalid("typ names another kind of JWT, not an access token", claim="typ")
+                raise ClaimInvalid(
+                    "typ names another kind of JWT, not an access token", claim="typ", details={"typ": typ}
+                )
 
     @staticmethod
     def read_times(claims: Mapping[str, Any]) -> tuple[float, float | None, float | None]:
@@ -212,17 +222,33 @@ class ClaimPolicy:
             if iat is None:
                 raise ClaimMissing("required claim 'iat' is absent (max_token_lifetime is configured)", claim="iat")
             if exp - iat > self.max_lifetime:
-                raise ClaimInvalid("exp - iat exceeds max_token_lifetime", claim="iat")
+                raise ClaimInvalid(
+                    "exp - iat exceeds max_token_lifetime",
+                    claim="iat",
+                    details={"lifetime_seconds": exp - iat, "max_token_lifetime": self.max_lifetime},
+                )
 
     def check_time_window(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
         """`now` lies within the token's validity, with the leeway; the token cache runs this on every hit."""
         leeway = self.leeway
         if now >= exp + leeway:
-            raise TokenExpired("exp is in the past, beyond the leeway", claim="exp")
+            raise TokenExpired(
+                "exp is in the past, beyond the leeway",
+                claim="exp",
+                details={"exp": exp, "expired_seconds_ago": round(now - exp, 1), "leeway": leeway},
+            )
         if nbf is not None and nbf > now + leeway:
-            raise TokenNotYetValid("nbf is in the future, beyond the leeway", claim="nbf")
+            raise TokenNotYetValid(
+                "nbf is in the future, beyond the leeway",
+                claim="nbf",
+                details={"nbf": nbf, "valid_in_seconds": round(nbf - now, 1), "leeway": leeway},
+            )
         if iat is not None and iat > now + leeway:
-            raise TokenNotYetValid("iat is in the future, beyond the leeway", claim="iat")
+            raise TokenNotYetValid(
+                "iat is in the future, beyond the leeway",
+                claim="iat",
+                details={"iat": iat, "issued_in_seconds": round(iat - now, 1), "leeway": leeway},
+            )
 
     def check_issuer(self, claims: Mapping[str, Any]) -> None:
         iss = claims.get("iss")
@@ -230,15 +256,31 @@ class ClaimPolicy:
             raise ClaimInvalid("'iss' is not a string", claim="iss")
         if (not self.issuers and not self.templates) or iss in self.issuers:
             return
+        expected = self.expected_issuers()
         if iss is None:
-            raise IssuerInvalid("iss is absent", claim="iss")
+            raise IssuerInvalid("iss is absent", claim="iss", details={"expected": expected})
         tenant = self.tenant_of(iss)
         if tenant is None:
-            raise IssuerInvalid("iss is not a configured issuer", claim="iss")
+            raise IssuerInvalid(
+                "iss is not a configured issuer", claim="iss", details={"iss": iss, "expected": expected}
+            )
         if self.tenants is not None and tenant not in self.tenants:
-            raise IssuerInvalid("iss names a tenant that is not in tenants", claim="iss")
-        if claims.get(self.tenant_claim or "") != tenant:
-            raise IssuerInvalid(f"iss names another tenant than the {self.tenant_claim!r} claim", claim="iss")
+            raise IssuerInvalid(
+                "iss names a tenant that is not in tenants",
+                claim="iss",
+                details={"iss": iss, "tenant": tenant, "tenants": sorted(self.tenants)},
+            )
+        tenant_claim = claims.get(self.tenant_claim or "")
+        if tenant_claim != tenant:
+            raise IssuerInvalid(
+                f"iss names another tenant than the {self.tenant_claim!r} claim",
+                claim="iss",
+                details={"iss": iss, "tenant": tenant, str(self.tenant_claim): tenant_claim},
+            )
+
+    def expected_issuers(self) -> list[str]:
+        """The configured issuers and issuer templates, for a refusal's log record."""
+        return sorted(self.issuers) + [prefix + TENANT + suffix for prefix, suffix in self.templates]
 
     def tenant_of(self, iss: object) -> str | None:
         """The tenant `iss` names through the first issuer template it fills (None: an exact issuer, or none)."""
@@ -265,10 +307,12 @@ class ClaimPolicy:
         elif isinstance(aud, list) and all(isinstance(item, str) for item in aud):
             audiences = tuple(aud)
         else:
-            raise ClaimInvalid(f"{name!r} is neither a string nor a list of strings", claim=name)
+            raise ClaimInvalid(f"{name!r} is neither a string nor a list of strings", claim=name, details={name: aud})
         if self.audiences and self.audiences.isdisjoint(audiences):
             raise AudienceInvalid(
-                f"{name} is absent" if aud is None else f"no {name} value is a configured audience", claim=name
+                f"{name} is absent" if aud is None else f"no {name} value is a configured audience",
+                claim=name,
+                details={name: list(audiences), "expected": sorted(self.audiences)},
             )
 
     def check_required(self, claims: Mapping[str, Any]) -> None:
@@ -283,7 +327,11 @@ class ClaimPolicy:
                 raise ClaimMissing(f"required claim {name!r} is absent", claim=name)
             value = claims[name]
             if not isinstance(value, str) or value not in allowed:  # exact, case-sensitive
-                raise ClaimInvalid(f"{name!r} is not one of the values in required_claim_values", claim=name)
+                raise ClaimInvalid(
+                    f"{name!r} is not one of the values in required_claim_values",
+                    claim=name,
+                    details={name: value, "expected": sorted(allowed)},
+                )
 
     def _not_before_step(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         nbf = numeric_date(claims, "nbf") if "nbf" in claims else None

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from ._request import RequestInfo
 from .errors import AuthError, TokenContext
 from .principal import Principal
 
-__all__ = ["LOG_RECORDS", "LogRecords", "RequestInfo", "log_acceptance", "log_rejection", "sanitize"]
+__all__ = [
+    "LOG_RECORDS",
+    "LogRecords",
+    "RequestInfo",
+    "describe",
+    "log_acceptance",
+    "log_rejection",
+    "sanitize",
+    "show",
+]
 
 logger = logging.getLogger("jwtguard")
 
@@ -33,8 +43,33 @@ def sanitize(value: object) -> str | None:
     return text if len(text) <= _MAX_FIELD else text[: _MAX_FIELD - 3] + "..."
 
 
+def show(value: object) -> str:
+    """A decisive value as the refusal line shows it: strings quoted (a trailing slash or space is visible),
+    whole numbers without a fraction, the rest as Python writes it; sanitized either way."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        value = int(value)
+    text = sanitize(repr(value) if isinstance(value, str) else value)
+    return "None" if text is None else text
+
+
+def describe(details: Mapping[str, object], verified: bool) -> str:
+    """The refusal line's tail: `name=value` for each decisive value, and whether token values were verified."""
+    if not details:
+        return ""
+    shown = " ".join(f"{sanitize(name)}={show(value)}" for name, value in details.items())
+    return f" [{shown}; token {'verified' if verified else 'unverified'}]"
+
+
 def log_rejection(error: AuthError, request: RequestInfo) -> None:
-    """Log a refused request: INFO for a client's error, ERROR for a server fault (a 503)."""
+    """Log a refused request: INFO for a client's error, ERROR for a server fault (a 503).
+
+    The message names the decisive values too (what the token presented against what is configured, by how
+    much a time missed), so a plain formatter shows them; the `jwtguard_*` attributes carry each field for
+    a structured one.
+    """
+    level = logging.ERROR if error.status_code >= 500 else logging.INFO  # a server fault, not the client's
+    if not logger.isEnabledFor(level):
+        return
     context = error.context
     extra: dict[str, Any] = {
         "jwtguard_code": error.code,
@@ -50,19 +85,19 @@ def log_rejection(error: AuthError, request: RequestInfo) -> None:
         "jwtguard_jti": sanitize(context.jti),
         "jwtguard_token_fingerprint": context.fingerprint,
         "jwtguard_claims_verified": context.verified,
+        "jwtguard_details": {str(name): show(value) for name, value in error.details.items()},
     }
-    level = logging.ERROR if error.status_code >= 500 else logging.INFO  # a server fault, not the client's
-    if logger.isEnabledFor(level):
-        logger.log(
-            level,
-            "jwtguard: rejected %s %s: %s (%d) %s",
-            extra["jwtguard_method"],
-            extra["jwtguard_path"],
-            error.code,
-            error.status_code,
-            error.reason,
-            extra=extra,
-        )
+    logger.log(
+        level,
+        "jwtguard: rejected %s %s: %s (%d) %s%s",
+        extra["jwtguard_method"],
+        extra["jwtguard_path"],
+        error.code,
+        error.status_code,
+        error.reason,
+        describe(error.details, context.verified),
+        extra=extra,
+    )
 
 
 def log_acceptance(principal: Principal, context: TokenContext, request: RequestInfo, *, cached: bool) -> None:

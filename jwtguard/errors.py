@@ -26,13 +26,14 @@
 Every `AuthError` subclass fixes `code`, `status_code`, `error` (the RFC 6750 error attribute or None),
 `title` and `description`. The description is a fixed sentence that is safe to send to anyone: it never
 contains attacker input or a library's exception text. `reason` is a fixed, more specific sentence for the
-operator's log, and `context` holds what was read from the token for that log record.
+operator's log, `details` the decisive values behind it (what the token presented against what is
+configured, by how much a time missed), and `context` what was read from the token, for that log record.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -161,11 +162,19 @@ class AuthError(JWTGuardError):
     description: ClassVar[str] = "The request could not be authenticated."
 
     def __init__(
-        self, reason: str | None = None, *, context: TokenContext | None = None, claim: str | None = None
+        self,
+        reason: str | None = None,
+        *,
+        context: TokenContext | None = None,
+        claim: str | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         self.reason = reason or self.description
         self.context = context or TokenContext()
         self.claim = claim  # the claim a claim check refused, for diagnostics
+        # For the operator's log only, never a response: the values that decided, e.g. {"aud": [...],
+        # "expected": [...]}. Token values in it are as verified as `context.verified` says.
+        self.details: Mapping[str, object] = details or {}
         super().__init__(self.reason)
 
     def __repr__(self) -> str:
@@ -313,9 +322,10 @@ class InsufficientScope(AuthError):
         reason: str | None = None,
         *,
         context: TokenContext | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> None:
         self.required_scopes = tuple(required_scopes)
-        super().__init__(reason, context=context)
+        super().__init__(reason, context=context, details=details)
 
 
 class InsufficientRole(AuthError):
@@ -334,9 +344,16 @@ class InsufficientRole(AuthError):
     title = "Insufficient role"
     description = "The access token lacks a role, permission or claim value this resource requires."
 
-    def __init__(self, required: str, reason: str | None = None, *, context: TokenContext | None = None) -> None:
+    def __init__(
+        self,
+        required: str,
+        reason: str | None = None,
+        *,
+        context: TokenContext | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
         self.required = required
-        super().__init__(reason or f"token does not meet {required}", context=context)
+        super().__init__(reason or f"token does not meet {required}", context=context, details=details)
 
 
 class JWKSUnavailable(AuthError):

@@ -583,7 +583,10 @@ class Guard:
             route = self._routes[0] if self._by_issuer is None else self._route(parsed)
             alg = parsed.alg
             if alg not in route.algorithms:
-                raise AlgorithmNotAllowed("alg is not in the algorithms allow-list")
+                raise AlgorithmNotAllowed(
+                    "alg is not in the algorithms allow-list",
+                    details={"alg": alg, "allowed": sorted(route.algorithms)},
+                )
         except AuthError as exc:
             exc.context = _context(parsed, token)
             raise

@@ -106,7 +106,16 @@ def _choose(candidates: tuple[VerificationKey, ...], alg: str) -> VerificationKe
     for key in candidates:
         if alg in key.algorithms:
             return key
-    raise AlgorithmNotAllowed("alg does not fit the type or curve of the key named by kid")
+    raise AlgorithmNotAllowed(
+        "alg does not fit the type or curve of the key named by kid",
+        details={"alg": alg, "key_algorithms": sorted({name for key in candidates for name in key.algorithms})},
+    )
+
+
+def _known_kids(kid: str | None, snapshot: _Snapshot) -> dict[str, object]:
+    """What a `KeyNotFound` log record names: the token's kid and the kids the cached key set holds (20 at most)."""
+    kids = sorted(key.kid if key.kid is not None else "(no kid)" for key in snapshot.keys)
+    return {"kid": kid, "known_kids": [*kids[:20], "..."] if len(kids) > 20 else kids}
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,13 +477,17 @@ class KeySet:
                 events.append(self._event("jwks_stale_served", age=now - snapshot.fetched_at))
                 return _choose(candidates, alg)
             if self._static or kid is None:
-                raise KeyNotFound("no key matches the token (no kid, or not in the static jwks)")
+                raise KeyNotFound(
+                    "no key matches the token (no kid, or not in the static jwks)", details=_known_kids(kid, snapshot)
+                )
             if len(kid) > _MAX_KID_LENGTH:
-                raise KeyNotFound("kid too long to be looked up")
+                raise KeyNotFound("kid too long to be looked up", details=_known_kids(kid, snapshot))
             if self._inflight is not None:
                 return self._inflight
             if kid in self._unknown_kids:
-                raise KeyNotFound("kid not in the JWKS (remembered from a recent refresh)")
+                raise KeyNotFound(
+                    "kid not in the JWKS (remembered from a recent refresh)", details=_known_kids(kid, snapshot)
+                )
             if self._failing and now < self._retry_at:
                 # The kid may be a genuine new key the endpoint cannot tell us about right now.
                 events.append(self._event("jwks_refresh_suppressed"))
@@ -484,7 +497,10 @@ class KeySet:
                 )
             if now < self._retry_at or now - self._last_kid_refresh < self._min_refresh_interval:
                 events.append(self._event("jwks_refresh_suppressed"))
-                raise KeyNotFound("kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval")
+                raise KeyNotFound(
+                    "kid not in the JWKS; refresh suppressed by jwks_min_refresh_interval",
+                    details=_known_kids(kid, snapshot),
+                )
             future = self._start_fetch(now)
             self._last_kid_refresh = now  # only refreshes for unknown kids spend this allowance
             return future
@@ -533,7 +549,9 @@ class KeySet:
                     if refreshed:
                         if kid is not None and len(kid) <= _MAX_KID_LENGTH:
                             self._unknown_kids[kid] = True  # confirmed absent by a successful refresh
-                        raise KeyNotFound("kid not in the JWKS, even after a refresh")
+                        raise KeyNotFound(
+                            "kid not in the JWKS, even after a refresh", details=_known_kids(kid, snapshot)
+                        )
                 retry_after = math.ceil(self._retry_at - now) if now < self._retry_at else 1
             raise JWKSUnavailable(
                 "no usable key for this token and the key endpoint failed" + self._failure_detail(),

@@ -315,12 +315,23 @@ class BaseRequirement:
         text = str(self)
         scopes = self._scope_fix(principal)
         if scopes:
-            return InsufficientScope(scopes, f"token does not meet {text}", context=principal.token_context)
+            return InsufficientScope(
+                scopes,
+                f"token does not meet {text}",
+                context=principal.token_context,
+                details={"required": text, "granted_scopes": sorted(principal.scopes)},
+            )
         return InsufficientRole(
             text,
             f"token does not meet {text}; it has roles {_names_for_log(principal.roles)} and permissions "
             f"{_names_for_log(principal.permissions)}",
             context=principal.token_context,
+            details={
+                "required": text,
+                "roles": sorted(principal.roles),
+                "permissions": sorted(principal.permissions),
+                "scopes": sorted(principal.scopes),
+            },
         )
 
     def _text(self) -> tuple[str, int]:
@@ -416,7 +427,12 @@ class Scopes(BaseRequirement):
     def check(self, principal: Principal) -> None:
         # On the guard's path for `required_scopes`: one set operation.
         if not principal.scopes.issuperset(self.scopes):
-            raise InsufficientScope(self.scopes, self.reason, context=principal.token_context)
+            raise InsufficientScope(
+                self.scopes,
+                self.reason,
+                context=principal.token_context,
+                details={"required": list(self.scopes), "granted_scopes": sorted(principal.scopes)},
+            )
 
     def _met(self, principal: Principal) -> bool:
         return principal.scopes.issuperset(self.scopes)
