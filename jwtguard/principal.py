@@ -326,12 +326,6 @@ class BaseRequirement:
             f"token does not meet {text}; it has roles {_names_for_log(principal.roles)} and permissions "
             f"{_names_for_log(principal.permissions)}",
             context=principal.token_context,
-            details={
-                "required": text,
-                "roles": sorted(principal.roles),
-                "permissions": sorted(principal.permissions),
-                "scopes": sorted(principal.scopes),
-            },
         )
 
     def _text(self) -> tuple[str, int]:
