@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -120,7 +121,7 @@ def dev() -> Iterator[DevIssuer]:
 )
 def test_the_refusal_line_names_presented_and_expected_values(
     overrides: dict[str, object],
-    claims: dict[str, object],
+    claims: dict[str, Any],
     expected: str,
     dev: DevIssuer,
     caplog: pytest.LogCaptureFixture,
