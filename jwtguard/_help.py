@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 __all__ = ["HELP", "NOT_A_JWT", "Help"]
 
-TROUBLESHOOTING = "docs/troubleshooting.md"
 
 
 class Help(NamedTuple):
@@ -14,7 +13,8 @@ class Help(NamedTuple):
     fix: str
 
     def link(self, code: str) -> str:
-        return f"{TROUBLESHOOTING}#{code}"
+        """Where the full section is: a command, since the guide ships inside the installed package."""
+        return f"jwtguard explain {code}"
 
 
 #: What `inspect` and `verify` say of a token with nothing of a JWT in it (no dot-separated JSON header or claims).

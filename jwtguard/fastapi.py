@@ -34,7 +34,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from ._fetch import check_key_url, fetch_json, redact_url
+from ._fetch import check_key_url, fetch_json, issuer_mismatch, redact_url
 from ._openapi import PROBLEM_SCHEMA, Access, access, document_operation, example_body, problem_schema
 from ._request import RequestInfo, route_path
 from .asgi import JWTGuardMiddleware, record_refusal
@@ -192,8 +192,14 @@ class JWTGuardScheme(SecurityBase):
             if not isinstance(document, dict):
                 raise FetchError("discovery document is not a JSON object")
             # OpenID Connect Discovery §4.3: the document names exactly the issuer it was fetched for.
-            if self._discovery_issuer is not None and document.get("issuer") != self._discovery_issuer:
-                raise FetchError("discovery document names another issuer")
+            named = document.get("issuer")
+            if self._discovery_issuer is not None and named != self._discovery_issuer:
+                raise FetchError(
+                    issuer_mismatch(self._discovery_issuer, named)
+                    if isinstance(named, str)
+                    else "discovery document names no issuer",
+                    configuration=True,
+                )
             endpoints = []
             for name in ("authorization_endpoint", "token_endpoint"):
                 value = document.get(name)

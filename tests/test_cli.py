@@ -508,7 +508,7 @@ def test_the_human_output_names_the_rule(issuer: DevIssuer, tmp_path: Path) -> N
     ) in result.stdout
     assert "INVALID: 403 insufficient_role" in result.stdout
     assert "failing step: rule" in result.stdout
-    assert "more: docs/troubleshooting.md#insufficient_role" in result.stdout
+    assert "more: jwtguard explain insufficient_role" in result.stdout
 
 
 @pytest.mark.parametrize(

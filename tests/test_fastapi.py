@@ -221,7 +221,11 @@ def test_an_oauth2_scheme_reads_its_endpoints_from_the_issuers_discovery_once(is
 @pytest.mark.parametrize(
     ("discovery", "message"),
     [
-        pytest.param({"issuer": "https://another.example.com"}, "names another issuer", id="another-issuer"),
+        pytest.param(
+            {"issuer": "https://another.example.com"},
+            r"names issuer 'https://another\.example\.com', but the configured issuer is",
+            id="another-issuer",
+        ),
         pytest.param({"token_endpoint": None}, "has no token_endpoint", id="no-token-endpoint"),
         pytest.param(
             {"authorization_endpoint": "http://login.example.com/authorize"},
