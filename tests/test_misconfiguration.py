@@ -1,15 +1,13 @@
 """A misconfigured key source is named as such: a discovery document for another issuer string, a key URL that
-answers HTML, 401/403 or a redirect. And `jwks_prefetch="strict"` stops a real server from starting."""
+answers HTML, 401/403 or a redirect. (`jwks_prefetch="strict"` stopping real servers: test_server_startup.py.)"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -162,47 +160,3 @@ def test_an_html_jwks_fails_strict_startup_as_a_configuration_error(issuer: DevI
     with pytest.raises(ConfigurationError, match="answers an HTML page"):
         guard.startup()
     guard.close()
-
-
-# -- strict prefetch under real servers -------------------------------------------------------------------
-
-
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_uvicorn_exits_when_strict_prefetch_finds_no_keys(tmp_path: Path) -> None:
-    (tmp_path / "strict_app.py").write_text(
-        textwrap.dedent(f"""
-            from starlette.applications import Starlette
-
-            from jwtguard import Settings
-            from jwtguard.asgi import JWTGuardMiddleware
-
-            settings = Settings(
-                issuer="https://id.example.com",
-                audience="api",
-                jwks_uri="http://127.0.0.1:{_dead_port()}/jwks",
-                jwks_prefetch="strict",
-                jwks_timeout=2,
-            )
-            app = JWTGuardMiddleware(Starlette(), settings)
-        """)
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "strict_app:app", "--port", str(_dead_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "jwtguard: prefetch found no usable keys for https://id.example.com" in output
-    assert "request failed (ConnectError)" in output
-    assert "Application startup failed" in output
