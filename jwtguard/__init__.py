@@ -14,6 +14,7 @@ from .errors import (
     ClaimInvalid,
     ClaimMissing,
     ConfigurationError,
+    CrossSiteRequest,
     FetchError,
     InsufficientRole,
     InsufficientScope,
@@ -32,6 +33,7 @@ from .errors import (
     TokenNotYetValid,
     TokenRevoked,
     UnsafePath,
+    UntrustedProxy,
 )
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
@@ -49,6 +51,7 @@ from .responses import RenderedError
 from .revocation import JtiDenylist
 from .rules import Rule
 from .settings import Issuer, Settings
+from .sources import CookieSource, HeaderSource, QuerySource, SubprotocolSource
 from .wsgi import JWTGuardWSGIMiddleware
 
 if typing.TYPE_CHECKING:
@@ -65,11 +68,14 @@ __all__ = [
     "ClaimInvalid",
     "ClaimMissing",
     "ConfigurationError",
+    "CookieSource",
+    "CrossSiteRequest",
     "FetchError",
     "FetchResponse",
     "FetchedKeys",
     "Fetcher",
     "Guard",
+    "HeaderSource",
     "HttpxFetcher",
     "InsufficientRole",
     "InsufficientScope",
@@ -86,6 +92,7 @@ __all__ = [
     "KeySet",
     "Permissions",
     "Principal",
+    "QuerySource",
     "RenderedError",
     "RequestInfo",
     "RequireScopes",
@@ -95,6 +102,7 @@ __all__ = [
     "Scopes",
     "Settings",
     "SignatureInvalid",
+    "SubprotocolSource",
     "TokenContext",
     "TokenExpired",
     "TokenInQuery",
@@ -103,6 +111,7 @@ __all__ = [
     "TokenNotYetValid",
     "TokenRevoked",
     "UnsafePath",
+    "UntrustedProxy",
     "VerificationKey",
     "__version__",
     "authorize",

@@ -7,7 +7,6 @@ from typing import NamedTuple
 __all__ = ["HELP", "NOT_A_JWT", "Help"]
 
 
-
 class Help(NamedTuple):
     causes: tuple[str, ...]
     fix: str

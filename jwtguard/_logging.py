@@ -71,6 +71,7 @@ def log_rejection(error: AuthError, request: RequestInfo) -> None:
     if not logger.isEnabledFor(level):
         return
     context = error.context
+    source = error.token_source or request.token_source or ("authorization" if request.authorization else None)
     extra: dict[str, Any] = {
         "jwtguard_code": error.code,
         "jwtguard_status": error.status_code,
@@ -86,12 +87,14 @@ def log_rejection(error: AuthError, request: RequestInfo) -> None:
         "jwtguard_token_fingerprint": context.fingerprint,
         "jwtguard_claims_verified": context.verified,
         "jwtguard_details": {str(name): show(value) for name, value in error.details.items()},
+        "jwtguard_source": source,
     }
     logger.log(
         level,
-        "jwtguard: rejected %s %s: %s (%d) %s%s",
+        "jwtguard: rejected %s %s%s: %s (%d) %s%s",
         extra["jwtguard_method"],
         extra["jwtguard_path"],
+        "" if source is None or source == "authorization" else f" (token from {source})",
         error.code,
         error.status_code,
         error.reason,
@@ -118,6 +121,7 @@ def log_acceptance(principal: Principal, context: TokenContext, request: Request
         "jwtguard_token_fingerprint": context.fingerprint,
         "jwtguard_claims_verified": True,
         "jwtguard_cached": cached,
+        "jwtguard_source": request.token_source or "authorization",
     }
     logger.debug(
         "jwtguard: accepted %s %s for sub=%s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["RequestInfo", "route_path"]
+__all__ = ["RequestInfo", "header_values", "own_origin", "route_path"]
 
 
 class RequestInfo(NamedTuple):
@@ -17,7 +17,9 @@ class RequestInfo(NamedTuple):
     `authorization` holds every `Authorization` header value, in order (the guard's token sources read the
     credentials from here). `origin` is the `Origin` header (the last one, if several). `preflight` is True for an
     OPTIONS request with `Origin` and `Access-Control-Request-Method`: the shape of a CORS preflight (Fetch
-    standard, "CORS-preflight request"), which anyone can also send by hand.
+    standard, "CORS-preflight request"), which anyone can also send by hand. `raw` is the ASGI scope or WSGI
+    environ the record was built from, for token sources that read other headers (`header_values`).
+    `token_source` names the source the credentials came from, once the guard has read them.
     """
 
     method: str
@@ -28,6 +30,14 @@ class RequestInfo(NamedTuple):
     authorization: tuple[str, ...] = ()
     origin: str | None = None
     preflight: bool = False
+    raw: Mapping[str, Any] | None = None
+    token_source: str | None = None
+
+    def __repr__(self) -> str:  # never `raw`: its headers hold the credentials
+        return (
+            f"RequestInfo(method={self.method!r}, path={self.path!r}, client={self.client!r}, "
+            f"route_path={self.route_path!r}, token_source={self.token_source!r})"
+        )
 
     @classmethod
     def from_scope(cls, scope: Mapping[str, Any]) -> RequestInfo:
@@ -56,6 +66,8 @@ class RequestInfo(NamedTuple):
                 tuple(authorization),
                 None if origin is None else origin.decode("latin-1"),
                 method == "OPTIONS" and origin is not None and _asks_for_a_method(headers),
+                scope,
+                None,
             ),
         )
 
@@ -80,7 +92,43 @@ class RequestInfo(NamedTuple):
             (environ["HTTP_AUTHORIZATION"],) if "HTTP_AUTHORIZATION" in environ else (),
             origin,
             method == "OPTIONS" and origin is not None and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ,
+            environ,
         )
+
+
+def header_values(request: RequestInfo, name: str) -> list[str]:
+    """Every value of header `name` (lower case) in the request `request.raw` holds, in order.
+
+    ASGI passes repeated headers apart; a WSGI server folds them into one value joined by commas (cookies
+    by "; "), which is then one value here.
+    """
+    raw = request.raw
+    if raw is None:
+        return []
+    if "headers" in raw and "type" in raw:  # an ASGI scope
+        wanted = name.encode("latin-1")
+        return [value.decode("latin-1") for key, value in raw["headers"] if key == wanted]
+    value = raw.get("HTTP_" + name.upper().replace("-", "_"))
+    return [] if value is None else [value]
+
+
+def own_origin(request: RequestInfo) -> str | None:
+    """The origin the request was sent to, as a browser on that site writes `Origin`: scheme://host[:port]."""
+    raw = request.raw
+    if raw is None:
+        return None
+    hosts = header_values(request, "host")
+    if "headers" in raw and "type" in raw:
+        scheme = {"ws": "http", "wss": "https"}.get(raw.get("scheme", "http"), raw.get("scheme", "http"))
+    else:
+        scheme = raw.get("wsgi.url_scheme", "http")
+    if len(hosts) != 1 or not hosts[0]:
+        return None
+    host = hosts[0].lower()
+    default = {"http": ":80", "https": ":443"}.get(scheme)
+    if default is not None and host.endswith(default):
+        host = host[: -len(default)]
+    return f"{scheme}://{host}"
 
 
 def route_path(path: str, root_path: str) -> str:

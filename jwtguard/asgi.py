@@ -9,6 +9,7 @@ from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard, guard_from
 from .responses import RenderedError
+from .sources import SubprotocolSource
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +54,10 @@ class JWTGuardMiddleware:
 
         self.app = app
         self.guard = guard_from(settings, guard)
+        # Subprotocols that carry a credential (`SubprotocolSource`): the app never sees them.
+        self._hidden_subprotocols = tuple(
+            source for source in self.guard.token_sources if isinstance(source, SubprotocolSource)
+        )
         self._no_credentials = AuthCredentials
         self._anonymous = UnauthenticatedUser
 
@@ -132,11 +137,16 @@ class JWTGuardMiddleware:
     async def _websocket_app(self, scope: Scope, receive: Receive, send: Send, request: RequestInfo) -> None:
         # A WebSocket refused after accept cannot be answered with a handshake denial: track the accept.
         accepted = False
+        hidden = self._hidden_subprotocols
+        if hidden:
+            _hide_subprotocols(scope, hidden)
 
         async def send_tracking(message: Message) -> None:
             nonlocal accepted
             if message["type"] in ("websocket.accept", "websocket.http.response.start", "websocket.close"):
                 accepted = True
+                if message["type"] == "websocket.accept" and hidden and _is_hidden(message.get("subprotocol"), hidden):
+                    message = {**message, "subprotocol": None}  # never echo a credential back
             await send(message)
 
         try:
@@ -181,6 +191,25 @@ class JWTGuardMiddleware:
             if failed:
                 self.guard.close()  # the server has the reason, and exits
             raise
+
+
+def _is_hidden(protocol: object, sources: tuple[SubprotocolSource, ...]) -> bool:
+    return isinstance(protocol, str) and any(source.hides(protocol) for source in sources)
+
+
+def _hide_subprotocols(scope: Scope, sources: tuple[SubprotocolSource, ...]) -> None:
+    """Remove credential-carrying subprotocols from what the app sees: `subprotocols` and the header."""
+    if "subprotocols" in scope:
+        scope["subprotocols"] = [protocol for protocol in scope["subprotocols"] if not _is_hidden(protocol, sources)]
+    headers = []
+    for name, value in scope["headers"]:
+        if name == b"sec-websocket-protocol":
+            kept = [part for part in value.decode("latin-1").split(",") if not _is_hidden(part, sources)]
+            if not kept:
+                continue
+            value = ",".join(kept).strip().encode("latin-1")
+        headers.append((name, value))
+    scope["headers"] = headers
 
 
 async def _done() -> None:

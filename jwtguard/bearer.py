@@ -97,8 +97,9 @@ def query_has_access_token(query_string: str) -> bool:
 
 @runtime_checkable
 class TokenSource(Protocol):
-    """A place a request may carry its token. The guard asks its sources in order; the first that finds
-    credentials decides (today the only source is the `Authorization` header)."""
+    """A place a request may carry its token (`jwtguard.sources` has the others). The guard asks every source;
+    more than one finding credentials is 400 `invalid_request`. A source may refuse the request itself by raising
+    an `AuthError` (a cookie on a cross-site request, a proxy's header from another peer)."""
 
     name: str
 
@@ -110,10 +111,13 @@ class TokenSource(Protocol):
 class AuthorizationHeader:
     """RFC 6750 §2.1: `Authorization: Bearer <token>`, exactly once."""
 
-    name = "authorization_header"
+    name = "authorization"
 
     def credentials(self, request: RequestInfo) -> Sequence[str]:
         return request.authorization
+
+    def __repr__(self) -> str:
+        return "AUTHORIZATION_HEADER"
 
 
 AUTHORIZATION_HEADER = AuthorizationHeader()

@@ -20,6 +20,8 @@
         ├── TokenRevoked            401  the token or its subject was revoked
         ├── InsufficientScope       403  valid token, scopes lacking
         ├── InsufficientRole        403  valid token, a role, permission or claim value lacking (no `error` attribute)
+        ├── CrossSiteRequest        403  a cookie-carried token on an unsafe request from another site (CSRF)
+        ├── UntrustedProxy          403  a proxy's credential header from a peer that is not a trusted proxy
         ├── JWKSUnavailable         503  no usable keys and the key endpoint failed (a server fault)
         └── RevocationUnavailable   503  the revocation hook cannot run here (a server fault)
 
@@ -43,6 +45,7 @@ __all__ = [
     "ClaimInvalid",
     "ClaimMissing",
     "ConfigurationError",
+    "CrossSiteRequest",
     "FetchError",
     "InsufficientRole",
     "InsufficientScope",
@@ -61,6 +64,7 @@ __all__ = [
     "TokenNotYetValid",
     "TokenRevoked",
     "UnsafePath",
+    "UntrustedProxy",
     "fingerprint",
 ]
 
@@ -175,6 +179,8 @@ class AuthError(JWTGuardError):
         # For the operator's log only, never a response: the values that decided, e.g. {"aud": [...],
         # "expected": [...]}. Token values in it are as verified as `context.verified` says.
         self.details: Mapping[str, object] = details or {}
+        #: The token source the credentials came from (or that refused them), once the guard has read them.
+        self.token_source: str | None = None
         super().__init__(self.reason)
 
     def __repr__(self) -> str:
@@ -354,6 +360,37 @@ class InsufficientRole(AuthError):
     ) -> None:
         self.required = required
         super().__init__(reason or f"token does not meet {required}", context=context, details=details)
+
+
+class CrossSiteRequest(AuthError):
+    """Raised when a token carried in a cookie comes with an unsafe request (any method but GET, HEAD and OPTIONS,
+    and every WebSocket handshake) that a browser did not send from this site: `Sec-Fetch-Site` is not
+    `same-origin` and `Origin` is neither this site's origin nor a trusted one.
+
+    Browsers attach cookies to requests any other site makes them send: without this check a page elsewhere
+    could act with the user's token (cross-site request forgery, and cross-site WebSocket hijacking).
+    """
+
+    code = "cross_site_request"
+    status_code = 403
+    error = None
+    title = "Cross-site request"
+    description = (
+        "A token carried in a cookie is accepted on this request only from this site's own pages; "
+        "other clients send it in the Authorization header."
+    )
+
+
+class UntrustedProxy(AuthError):
+    """Raised when a header that only a trusted proxy may set (an identity-aware proxy's assertion, a forwarded
+    access token) arrives from a peer address outside that source's `trusted_proxies`: a client that reached the
+    application around its proxy."""
+
+    code = "untrusted_proxy"
+    status_code = 403
+    error = None
+    title = "Credentials from an untrusted peer"
+    description = "This credential header is accepted only from the API's own proxy."
 
 
 class JWKSUnavailable(AuthError):

@@ -30,6 +30,7 @@ from .errors import (
     AuthError,
     ClaimInvalid,
     ConfigurationError,
+    InvalidRequest,
     IssuerInvalid,
     JWKSUnavailable,
     RevocationUnavailable,
@@ -45,13 +46,14 @@ from .principal import Principal, Requirement, ScopeRequirement, require
 from .responses import RenderedError, Renderer
 from .rules import Rule, RuleSet, has_unsafe_segment
 from .settings import Issuer, Settings, redact_url
+from .sources import QuerySource, query_values
 
 __all__ = ["CacheStats", "Candidate", "Guard", "IssuerView", "guard_from", "key_set_for"]
 
 logger = logging.getLogger("jwtguard")
 _DEBUG = logging.DEBUG
 
-_REASON_IN_QUERY = "access_token parameter in the query string (RFC 6750 §2.3); not read, the URL may be logged"
+_REASON_IN_QUERY = "token parameter in the query string (RFC 6750 §2.3); not read, the URL may be logged"
 
 
 class _Verified(NamedTuple):
@@ -243,9 +245,14 @@ class Guard:
             (prefix, suffix, route) for route in self._routes for prefix, suffix in route.policy.templates
         )
         self._revocation_hook = settings.revocation_hook
-        self._sources: tuple[TokenSource, ...] = (AUTHORIZATION_HEADER,)
+        self._sources: tuple[TokenSource, ...] = settings.sources
         # The default source, `AUTHORIZATION_HEADER`, reads `request.authorization`: read it without a call.
         self._header_only = self._sources == (AUTHORIZATION_HEADER,)
+        # A token in the query is refused, except where a query source reads it (WebSocket, event streams).
+        self._query_source = next((source for source in self._sources if isinstance(source, QuerySource)), None)
+        self._query_names = tuple(
+            dict.fromkeys(("access_token", *(() if self._query_source is None else (self._query_source.parameter,))))
+        )
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
@@ -280,7 +287,13 @@ class Guard:
         self._excluded_exact = frozenset(exact)
         self._excluded_prefixes = tuple(prefixes)
         # The adapters' hot path (`accept_cached`) serves cache hits of requests no other policy applies to.
-        fast = not exact and not rules and self._revocation_hook is None and self._token_cache is not None
+        fast = (
+            not exact
+            and not rules
+            and self._header_only  # other sources: a second credential or a cookie's CSRF check to look at
+            and self._revocation_hook is None
+            and self._token_cache is not None
+        )
         self._fast_entries = self._token_cache.entries if fast and self._token_cache is not None else None
 
     @property
@@ -728,11 +741,12 @@ class Guard:
                     return None
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
-            credentials = (
-                (request.authorization if self._header_only else self._credentials(request))
-                if isinstance(authorization, _FromSources)
-                else authorization
-            )
+            if not isinstance(authorization, _FromSources):
+                credentials = authorization
+            elif self._header_only:
+                credentials = request.authorization
+            else:
+                request, credentials = self._from_sources(request)
             verified, cached = self._authenticate_sync(credentials)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
@@ -755,11 +769,12 @@ class Guard:
                     return None
             if (self._excluded_exact or request.query_string) and self._passes_unchecked(request):
                 return None
-            credentials = (
-                (request.authorization if self._header_only else self._credentials(request))
-                if isinstance(authorization, _FromSources)
-                else authorization
-            )
+            if not isinstance(authorization, _FromSources):
+                credentials = authorization
+            elif self._header_only:
+                credentials = request.authorization
+            else:
+                request, credentials = self._from_sources(request)
             step = self._begin_token(credentials)
             if isinstance(step, _Pending) or self._revocation_hook is not None:
                 verified, cached = await self._continue_async(step, credentials)
@@ -772,21 +787,53 @@ class Guard:
             return None
         return self._accept(verified, request, cached=cached)
 
-    def _credentials(self, request: RequestInfo) -> str | Sequence[str] | None:
-        """The first credentials a token source finds in `request`, in the order of the sources."""
+    @property
+    def token_sources(self) -> tuple[TokenSource, ...]:
+        """The places requests may carry their token, as configured (`token_sources`)."""
+        return self._sources
+
+    def _from_sources(self, request: RequestInfo) -> tuple[RequestInfo, str | Sequence[str] | None]:
+        """The one credential the token sources find in `request`, and the request naming its source.
+
+        Every source is asked: credentials from two (or twice from one) are `InvalidRequest` (RFC 6750 §3.1:
+        more than one method). A source's own refusal names that source.
+        """
+        found: str | Sequence[str] | None = None
+        name = None
         for source in self._sources:
-            found = source.credentials(request)
-            if found:
-                return found
-        return None
+            try:
+                credentials = source.credentials(request)
+            except AuthError as exc:
+                exc.token_source = source.name
+                raise
+            if credentials:
+                if name is not None:
+                    error = InvalidRequest(
+                        f"credentials in both {name} and {source.name}", details={"sources": [name, source.name]}
+                    )
+                    error.token_source = name
+                    raise error
+                found, name = credentials, source.name
+        return (request if name is None else request._replace(token_source=name)), found
 
     def _passes_unchecked(self, request: RequestInfo) -> bool:
         """True on an excluded path; raises `TokenInQuery` for a token in the URL."""
         if self._excluded_exact and self.is_excluded(_route_path(request)):
             return True
-        if request.query_string and query_has_access_token(request.query_string):
+        if request.query_string and self._token_in_query(request):
             raise TokenInQuery(_REASON_IN_QUERY)
         return False
+
+    def _token_in_query(self, request: RequestInfo) -> bool:
+        """A token parameter in the query where no query source reads it (RFC 6750 §5.3)."""
+        query = request.query_string
+        if self._query_source is None:
+            return query_has_access_token(query)
+        readable = self._query_source.applies(request)
+        return any(
+            query_values(query, name) and not (readable and name == self._query_source.parameter)
+            for name in self._query_names
+        )
 
     # -- the exits: every decision leaves through one of these ------------------------------------
 

@@ -21,6 +21,7 @@ from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 from .principal import check_scopes
 from .rules import Rule, rules_from
+from .sources import HeaderSource, TokenSource, source_from
 
 # SUPPORTED_ALGORITHMS (from _jose), the hook types (from hooks) and the URL rules (from _fetch) are
 # re-exported: they were first documented here.
@@ -397,6 +398,13 @@ class Settings:
     rules: Sequence[Rule | str | Mapping[str, Any]] = ()
     """Per-route rules, first match wins: `METHODS PATH ACCESS` (`GET /orders/* scope:orders.read | role:admin`),
     ACCESS being `public`, `anonymous`, `authenticated` or a requirement; other requests need a valid token."""
+    token_sources: Sequence[TokenSource | str] = ("authorization",)
+    """Where requests carry their token, all read, exactly one credential allowed: `authorization` (the header,
+    RFC 6750 §2.1), `header:NAME` (a proxy's header), `cookie:NAME` (CSRF-checked), `subprotocol[:PREFIX]`
+    (browser WebSockets), `query[:NAME]` (WebSocket and event-stream requests only), or `jwtguard.sources` objects."""
+    trusted_proxies: Sequence[str] = ()
+    """Addresses or networks (`10.0.0.0/8`) of the proxies that set the `header:NAME` sources; from any other peer
+    such a header is refused with `untrusted_proxy`. Empty: accepted from any peer (warned about at start-up)."""
     cors_preflight: bool = False
     """Let a CORS preflight (an OPTIONS request with `Origin` and `Access-Control-Request-Method`, and no
     `Authorization`) through without a token, for a CORS layer inside jwtguard to answer. Off by default: anyone can
@@ -429,6 +437,8 @@ class Settings:
         set_(self, "role_claims", _claim_paths(self.role_claims, "role_claims"))
         set_(self, "permission_claims", _claim_paths(self.permission_claims, "permission_claims"))
         set_(self, "rules", rules_from(self.rules))
+        set_(self, "trusted_proxies", _as_tuple(self.trusted_proxies, "trusted_proxies"))
+        set_(self, "token_sources", _token_sources(self.token_sources, self.trusted_proxies))
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
@@ -448,6 +458,11 @@ class Settings:
     def route_rules(self) -> tuple[Rule, ...]:
         """The per-route `rules`, as `Rule` objects."""
         return rules_from(self.rules)  # Rule objects already, since __post_init__
+
+    @property
+    def sources(self) -> tuple[TokenSource, ...]:
+        """The `token_sources`, as source objects."""
+        return tuple(source for source in self.token_sources if isinstance(source, TokenSource))  # all, by now
 
     @property
     def static_jwks(self) -> Mapping[str, Any] | None:
@@ -680,6 +695,8 @@ _LIST_FIELDS = frozenset(
         "token_types",
         "role_claims",
         "permission_claims",
+        "token_sources",
+        "trusted_proxies",
     }
 )
 #: The claim policy settings an `Issuer` may set for itself; None there takes the top-level value.
@@ -694,6 +711,25 @@ _INHERITED = (
     "permission_claims",
     "max_token_lifetime",
 )
+
+
+def _token_sources(specs: object, trusted_proxies: Sequence[str]) -> tuple[TokenSource, ...]:
+    entries = (specs,) if isinstance(specs, str | TokenSource) else tuple(specs) if isinstance(specs, Sequence) else ()
+    if not entries:
+        raise ConfigurationError("token_sources: name at least one source, e.g. 'authorization'")
+    sources = tuple(source_from(spec, trusted_proxies=trusted_proxies) for spec in entries)
+    names = [source.name for source in sources]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigurationError(f"token_sources: {name!r} is listed twice")
+    for source in sources:
+        if isinstance(source, HeaderSource) and not source.trusted_proxies:
+            logger.warning(
+                "jwtguard: token source %s accepts the header from any peer; set trusted_proxies unless every "
+                "request reaches the application through the proxy that sets it",
+                source.name,
+            )
+    return sources
 
 
 def parse_env_value(name: str, var: str, raw: str) -> Any:
