@@ -109,6 +109,23 @@ HELP: dict[str, Help] = {
         ),
         "grant the role or permission in the identity provider, or fix the claim path or the requirement",
     ),
+    "cross_site_request": Help(
+        (
+            "a page on another site (or another port or scheme) sent an unsafe request with the token cookie",
+            "a non-browser client sent the cookie on a POST, PUT, PATCH or DELETE without Origin",
+            "a TLS proxy makes the app see http while the browser's Origin says https",
+        ),
+        "call the API from the site's own pages or send the token in Authorization; list partner origins in the "
+        "cookie source's trusted_origins",
+    ),
+    "untrusted_proxy": Help(
+        (
+            "a client reached the app around the proxy that sets the header",
+            "the proxy's address is not in trusted_proxies",
+            "the server rewrites the client address from X-Forwarded-For",
+        ),
+        "close the direct path to the app, or put the proxy's addresses in trusted_proxies",
+    ),
     "jwks_unavailable": Help(
         ("the key endpoint is down, slow or unreachable", "jwks_uri or the issuer URL is wrong", "a proxy blocks it"),
         "check 'jwtguard keys'; fix the URL or the network; requests recover by themselves once keys load",

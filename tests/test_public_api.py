@@ -48,6 +48,8 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
         "invalid_request": 400,
         "insufficient_scope": 403,
         "insufficient_role": 403,
+        "cross_site_request": 403,
+        "untrusted_proxy": 403,
         "jwks_unavailable": 503,
         "revocation_unavailable": 503,
     }
@@ -55,6 +57,8 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
     assert {cls.code for cls in leaves if cls.error is None} == {
         "token_missing",
         "insufficient_role",
+        "cross_site_request",
+        "untrusted_proxy",
         "jwks_unavailable",
         "revocation_unavailable",
     }
