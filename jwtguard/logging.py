@@ -68,14 +68,16 @@ class FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]  # gener
     """
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not _handled_elsewhere(logging.getLogger(record.name), self):
+        if not _handled_elsewhere(logging.getLogger(record.name), self, record.levelno):
             super().emit(record)
 
 
-def _handled_elsewhere(logger: logging.Logger, handler: logging.Handler) -> bool:
+def _handled_elsewhere(logger: logging.Logger, handler: logging.Handler, level: int) -> bool:
+    """True when a handler other than `handler` gets a record of `level` from `logger`: one on the logger or on an
+    ancestor it propagates to, whose own level lets the record through (as `Logger.callHandlers` decides)."""
     current: logging.Logger | None = logger
     while current is not None:
-        if any(other is not handler for other in current.handlers):
+        if any(other is not handler and level >= other.level for other in current.handlers):
             return True
         if not current.propagate:
             return False
