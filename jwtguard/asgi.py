@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-__all__ = ["JWTGuardMiddleware", "record_refusal"]
+__all__ = ["JWTGuardMiddleware", "expect_route_refusals", "record_refusal"]
 # RFC 6455 §7.4.1: 1008 is "policy violation", the close code for a refused WebSocket.
 _WS_POLICY_VIOLATION = 1008
 
@@ -30,9 +30,22 @@ _WS_POLICY_VIOLATION = 1008
 _REFUSALS_KEY = "jwtguard.refusals"
 
 
+# Whether any module that records refusals has been loaded. Until one is (`jwtguard.starlette`, `jwtguard.fastapi`,
+# or an application's own helper calling `expect_route_refusals`), no request pays for the bookkeeping: the list in
+# the scope, and a wrapper around `send` that every response message would go through.
+_route_refusals = False
+
+
+def expect_route_refusals() -> None:
+    """Turn on the bookkeeping `record_refusal` needs, for every request from now on. A module that calls
+    `record_refusal` calls this once, when it is imported (jwtguard's route helpers do)."""
+    global _route_refusals
+    _route_refusals = True
+
+
 def record_refusal(scope: MutableMapping[str, Any], error: AuthError) -> None:
     """Note a route helper's refusal in the request's scope before it is raised, so that the middleware can
-    answer it in place of the 500 an app's `ServerErrorMiddleware` would send for it."""
+    answer it in place of the 500 an app's `ServerErrorMiddleware` would send for it (see `expect_route_refusals`)."""
     refusals = scope.get(_REFUSALS_KEY)
     if type(refusals) is list:
         refusals.append(error)
@@ -67,14 +80,12 @@ class JWTGuardMiddleware:
         if scope_type == "http":
             # The hot path: one Authorization header whose token the cache verified is decided here, without
             # awaiting anything and without building the request record unless it is logged.
-            header = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    if header is not None:
-                        header = None  # several: acheck_request says how
-                        break
-                    header = value
-            if header is not None:
+            # A dict built in C finds it faster than a loop in Python; any header sent twice (a second
+            # Authorization among them) makes the sizes differ, and then acheck_request decides.
+            headers = scope["headers"]
+            by_name = dict(headers)
+            header = by_name.get(b"authorization")
+            if header is not None and len(by_name) == len(headers):
                 principal = self.guard.accept_cached(
                     header.decode("latin-1"), scope.get("query_string"), RequestInfo.from_scope, scope
                 )
@@ -101,6 +112,12 @@ class JWTGuardMiddleware:
         else:
             scope["auth"] = scope["user"] = principal
 
+        if not _route_refusals:
+            try:
+                await self.app(scope, receive, send)
+            except AuthError as exc:  # an application's own refusal, raised before the endpoint answered
+                await self._answer_route_refusal(scope, receive, send, exc)
+            return
         refusals: list[AuthError] = []  # a plain list: it is made for every request
         scope[_REFUSALS_KEY] = refusals
         held: list[Message] = []  # a 5xx response that started after a recorded refusal
@@ -121,11 +138,7 @@ class JWTGuardMiddleware:
         try:
             await self.app(scope, receive, send_or_hold)
         except AuthError as exc:  # a route-level refusal, raised before the endpoint answered
-            rendered = self.guard.reject(exc, RequestInfo.from_scope(scope))
-            try:
-                await _send_error(scope, receive, send, rendered)  # in place of any response held back
-            except Exception:  # the response had started after all: the server refuses a second one
-                raise exc from None
+            await self._answer_route_refusal(scope, receive, send, exc)  # in place of any response held back
             return
         except Exception:
             if held:
@@ -133,6 +146,13 @@ class JWTGuardMiddleware:
             raise
         if held:  # the app caught the refusal, then failed on its own
             await _send_all(held, send)
+
+    async def _answer_route_refusal(self, scope: Scope, receive: Receive, send: Send, error: AuthError) -> None:
+        rendered = self.guard.reject(error, RequestInfo.from_scope(scope))
+        try:
+            await _send_error(scope, receive, send, rendered)
+        except Exception:  # the response had started after all: the server refuses a second one
+            raise error from None
 
     async def _websocket_app(self, scope: Scope, receive: Receive, send: Send, request: RequestInfo) -> None:
         # A WebSocket refused after accept cannot be answered with a handshake denial: track the accept.

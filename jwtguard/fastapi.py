@@ -37,7 +37,7 @@ from starlette.websockets import WebSocket
 from ._fetch import check_key_url, fetch_json, issuer_mismatch, redact_url
 from ._openapi import PROBLEM_SCHEMA, Access, access, document_operation, example_body, problem_schema
 from ._request import RequestInfo, route_path
-from .asgi import JWTGuardMiddleware, record_refusal
+from .asgi import JWTGuardMiddleware, expect_route_refusals, record_refusal
 from .errors import AuthError, ConfigurationError, FetchError, TokenMissing, UnsafePath
 from .guard import Guard
 from .jwks import Fetcher, HttpxFetcher
@@ -61,6 +61,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("jwtguard")
+
+expect_route_refusals()  # the scheme's dependencies record their refusals for the middleware
 
 #: The OpenAPI security scheme types the scheme can document itself as.
 SchemeType = Literal["openIdConnect", "oauth2", "http"]

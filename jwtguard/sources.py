@@ -192,12 +192,18 @@ class SubprotocolSource:
     def credentials(self, request: RequestInfo) -> str | None:
         if not is_websocket(request):
             return None
-        found = [
-            protocol[len(self.prefix) :]
-            for header in header_values(request, "sec-websocket-protocol")
-            for protocol in (part.strip(" \t") for part in header.split(","))
-            if protocol.startswith(self.prefix)
-        ]
+        raw = request.raw
+        offered: list[str]
+        if raw is not None and isinstance(raw.get("subprotocols"), list | tuple):
+            # ASGI's own field: some servers (uvicorn with wsproto) leave the header out of `headers`.
+            offered = [str(protocol).strip(" \t") for protocol in raw["subprotocols"]]
+        else:
+            offered = [
+                part.strip(" \t")
+                for header in header_values(request, "sec-websocket-protocol")
+                for part in header.split(",")
+            ]
+        found = [protocol[len(self.prefix) :] for protocol in offered if protocol.startswith(self.prefix)]
         if not found:
             return None
         if len(found) > 1:

@@ -15,13 +15,15 @@ from typing import Any, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 
-from .asgi import record_refusal
+from .asgi import expect_route_refusals, record_refusal
 from .errors import AuthError, ConfigurationError
 from .principal import Principal, Requirement, ScopeRequirement, require, to_requirement
 
 __all__ = ["Authorize", "RequireScopes", "authorize", "principal_of", "require_scopes", "route_requirement"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+expect_route_refusals()  # this module's helpers record their refusals for the middleware
 
 
 def principal_of(connection: HTTPConnection, requirement: Requirement) -> Principal:
