@@ -97,11 +97,12 @@ def dead_url() -> str:
 
 @contextmanager
 def live_server(app: ASGIApp, **config: Any) -> Iterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields the base URL."""
+    """Serve `app` with uvicorn on 127.0.0.1 in a thread; yields the base URL. `config` goes to `uvicorn.Config`
+    (`ws="wsproto"` for WebSockets, which are off by default)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", **config))
+    server = uvicorn.Server(uvicorn.Config(app, **{"log_level": "warning", "lifespan": "off", "ws": "none", **config}))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
