@@ -200,3 +200,57 @@ def test_a_refusal_the_app_catches_is_not_answered_or_logged(
         response = get(url + "/optional", module_issuer.token(scopes=[ORDERS]))
         assert (response.status_code, response.text) == (200, "guest"), install
         assert [record for record in records(jwtguard_logs) if record["code"] != "ok"] == [], install
+
+
+# -- the bookkeeping's cost is paid only where it is needed ------------------------------------------------
+
+_WITHOUT_HELPERS = r"""
+import asyncio, json, sys
+from jwtguard import JWTGuardMiddleware, Settings
+from jwtguard.principal import Scopes, require
+from jwtguard.testing import DevIssuer
+
+seen = []
+
+async def app(scope, receive, send):
+    seen.append("jwtguard.refusals" in scope)
+    if scope["path"] == "/admin":
+        require(scope["auth"], Scopes("admin"))  # an application's own refusal, raised before it answers
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+async def call(asgi, path, token):
+    sent = []
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "query_string": b"",
+             "headers": [(b"authorization", b"Bearer " + token.encode())], "client": ("127.0.0.1", 1)}
+    async def receive():
+        return {"type": "http.request", "body": b""}
+    async def send(message):
+        sent.append(message)
+    await asgi(scope, receive, send)
+    return sent[0]["status"]
+
+with DevIssuer(audience="api") as issuer:
+    asgi = JWTGuardMiddleware(app, settings=issuer.settings())
+    token = issuer.token()
+    statuses = [asyncio.run(call(asgi, "/", token)) for _ in range(2)] + [asyncio.run(call(asgi, "/admin", token))]
+    before = list(seen)
+    import jwtguard.starlette  # a module whose helpers record their refusals
+    asyncio.run(call(asgi, "/", token))
+    print(json.dumps({"statuses": statuses, "before": before, "after": seen[-1]}))
+"""
+
+
+def test_route_refusal_bookkeeping_starts_with_the_first_module_that_records_refusals() -> None:
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_HELPERS], capture_output=True, text=True, timeout=60, check=True
+    )
+    report = json.loads(result.stdout)
+    # A fresh token, then a cache hit, then an app's own refusal, answered by jwtguard (no 500 from the app here).
+    assert report["statuses"] == [200, 200, 403]
+    assert report["before"] == [False, False, False]  # nothing recorded refusals yet: no list in the scope
+    assert report["after"] is True

@@ -160,17 +160,9 @@ def _handshake(api: str, path: str, protocols: str | None = None) -> httpx.Respo
     return httpx.get(api + path, headers=headers, timeout=5)
 
 
-# jwtguard's `SubprotocolSource` reads the `Sec-WebSocket-Protocol` header from `scope["headers"]`; uvicorn's
-# wsproto implementation (the one it picks when `websockets` is not installed) leaves that header out of the
-# scope and passes the offered subprotocols only as `scope["subprotocols"]`, so the credential is never found.
-SUBPROTOCOL_UNREAD = pytest.mark.xfail(
-    raises=AssertionError,  # the bug fails an assertion; anything else (no browser, say) is still a failure
-    reason="SubprotocolSource reads only the Sec-WebSocket-Protocol header, which uvicorn's wsproto leaves out of "
-    'scope["headers"]: the credential is in scope["subprotocols"] alone, and the handshake is 401 token_missing',
-)
-
-
-@SUBPROTOCOL_UNREAD
+# uvicorn's wsproto implementation (the one it picks when `websockets` is not installed) leaves the
+# `Sec-WebSocket-Protocol` header out of the scope and passes the offered subprotocols only as `scope["subprotocols"]`:
+# the source reads that list, so this runs on the server setup where it is easiest to miss.
 def test_a_websocket_carries_its_token_in_a_subprotocol_the_app_never_sees(
     context: BrowserContext, api: str, api_issuer: DevIssuer
 ) -> None:
