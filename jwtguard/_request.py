@@ -122,6 +122,8 @@ def own_origin(request: RequestInfo) -> str | None:
         scheme = {"ws": "http", "wss": "https"}.get(raw.get("scheme", "http"), raw.get("scheme", "http"))
     else:
         scheme = raw.get("wsgi.url_scheme", "http")
+        if not hosts and raw.get("SERVER_NAME"):  # PEP 3333's URL reconstruction, without a Host header
+            hosts = [f"{raw['SERVER_NAME']}:{raw.get('SERVER_PORT', '')}".rstrip(":")]
     if len(hosts) != 1 or not hosts[0]:
         return None
     host = hosts[0].lower()

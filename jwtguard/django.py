@@ -41,6 +41,7 @@ from .guard import Guard
 from .principal import UNAUTHENTICATED_REASON, Principal, Requirement, ScopeRequirement, require, to_requirement
 from .responses import RenderedError
 from .settings import Settings
+from .sources import CookieSource
 from .wsgi import check_sync_hooks
 
 __all__ = [
@@ -204,6 +205,11 @@ class JWTGuardMiddleware:
         check_sync_hooks(self.guard.settings)
         self.guard.startup()  # per jwks_prefetch
         self.set_user = bool(getattr(django_settings, "JWTGUARD_SET_USER", False))
+        # A cookie source without its own CSRF check carries a credential the browser attaches by itself:
+        # then Django's CSRF check stays on for every request.
+        self.exempt_csrf = not any(
+            isinstance(source, CookieSource) and not source.csrf for source in self.guard.token_sources
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.jwtguard = self.guard  # type: ignore[attr-defined]
@@ -221,9 +227,11 @@ class JWTGuardMiddleware:
         if principal is not None:
             # CSRF protects credentials a browser sends by itself: cookies. This request's credential is the
             # bearer token, which a page on another site cannot attach without a CORS preflight this site
-            # approved. DRF exempts its token authentication the same way. Requests without a verified token
-            # (excluded paths, anonymous requests) keep the check.
-            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+            # approved, or a token cookie whose source checked the request came from this site. DRF exempts its
+            # token authentication the same way. Requests without a verified token (excluded paths, anonymous
+            # requests) keep the check.
+            if self.exempt_csrf:
+                request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
             if self.set_user:
                 request.user = TokenUser(principal)  # type: ignore[assignment]
         return self.get_response(request)

@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.urls import path
 
-from jwtguard import Principal
+from jwtguard import CookieSource, Principal
 from jwtguard.django import TokenUser, current_principal, require_principal, require_scopes
 from jwtguard.testing import DevIssuer
 
@@ -33,7 +33,13 @@ MIDDLEWARE = [
 
 
 @contextmanager
-def served(*routes: Any, exclude: Sequence[str] = (), issuer: DevIssuer, **settings: Any) -> Iterator[Client]:
+def served(
+    *routes: Any,
+    exclude: Sequence[str] = (),
+    sources: Sequence[Any] = ("authorization",),
+    issuer: DevIssuer,
+    **settings: Any,
+) -> Iterator[Client]:
     """A client that meets Django's CSRF check as a browser does, for `routes` behind `MIDDLEWARE`."""
     configure_django()
     urls = types.ModuleType("django_test_urls")
@@ -43,6 +49,7 @@ def served(*routes: Any, exclude: Sequence[str] = (), issuer: DevIssuer, **setti
         "AUDIENCE": issuer.audience,
         "JWKS_URI": issuer.jwks_uri,
         "EXCLUDE_PATHS": list(exclude),
+        "TOKEN_SOURCES": list(sources),
     }
     with override_settings(
         ROOT_URLCONF=urls,
@@ -77,6 +84,28 @@ def test_a_post_with_a_verified_token_needs_no_csrf_token(issuer: DevIssuer) -> 
         assert client.post("/form").status_code == 403
         assert client.post("/form", headers=bearer(issuer.token())).status_code == 403
         assert b"CSRF" in client.post("/form").content
+
+
+def test_a_token_cookie_is_exempt_from_djangos_csrf_check_only_where_jwtguard_checked_the_site(
+    issuer: DevIssuer,
+) -> None:
+    token = issuer.token(subject="ann")
+    same_site = {"Origin": "http://testserver"}
+    with served(path("change", change), sources=["cookie:at"], issuer=issuer) as client:
+        client.cookies["at"] = token
+        assert client.post("/change", headers=same_site).status_code == 200  # jwtguard's own check passed
+        refused = client.post("/change", headers={"Origin": "https://elsewhere.example"})
+        assert (refused.status_code, json.loads(refused.content)["code"]) == (403, "cross_site_request")
+    # Without jwtguard's check the cookie is a credential the browser attaches by itself: Django's check stays.
+    sources = ["authorization", CookieSource("at", csrf=False)]
+    with served(path("change", change), sources=sources, issuer=issuer) as client:
+        client.cookies["at"] = token
+        response = client.post("/change", headers=same_site)
+        assert response.status_code == 403
+        assert b"CSRF" in response.content
+        # In such an app the check stays for every request, a bearer header's too (the safe side).
+        client.cookies.clear()
+        assert client.post("/change", headers=bearer(token)).status_code == 403
 
 
 def test_require_principal_gives_the_token_or_jwtguards_401(
