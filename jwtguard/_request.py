@@ -100,7 +100,7 @@ def header_values(request: RequestInfo, name: str) -> list[str]:
     """Every value of header `name` (lower case) in the request `request.raw` holds, in order.
 
     ASGI passes repeated headers apart; a WSGI server folds them into one value joined by commas (cookies
-    by "; "), which is then one value here.
+    too), which is then one value here.
     """
     raw = request.raw
     if raw is None:
@@ -122,7 +122,10 @@ def own_origin(request: RequestInfo) -> str | None:
         scheme = {"ws": "http", "wss": "https"}.get(raw.get("scheme", "http"), raw.get("scheme", "http"))
     else:
         scheme = raw.get("wsgi.url_scheme", "http")
-        if not hosts and raw.get("SERVER_NAME"):  # PEP 3333's URL reconstruction, without a Host header
+        if not hosts and raw.get("SERVER_NAME"):
+            # No Host header (HTTP/1.0, Django's test client): PEP 3333's URL reconstruction, as Django's
+            # get_host() does, takes SERVER_NAME and SERVER_PORT. Without it a same-origin cookie request
+            # would be cross-site on Django alone.
             hosts = [f"{raw['SERVER_NAME']}:{raw.get('SERVER_PORT', '')}".rstrip(":")]
     if len(hosts) != 1 or not hosts[0]:
         return None

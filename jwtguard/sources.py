@@ -144,10 +144,13 @@ class CookieSource:
             raise ConfigurationError("token_sources: a cookie's trusted_origins must name origins, not '*' or 'null'")
 
     def credentials(self, request: RequestInfo) -> str | None:
+        # WSGI servers (werkzeug, gunicorn, wsgiref) fold two Cookie headers into one value joined by ",", not
+        # "; ": split on both, or a cookie in the second header would be lost (or glued to the first's value).
+        # A cookie value cannot hold a comma (RFC 6265 §4.1.1), nor can a token.
         found = [
             value.strip(" \t")
             for header in header_values(request, "cookie")
-            for pair in header.split(";")
+            for pair in header.replace(",", ";").split(";")
             for name, _, value in (pair.partition("="),)
             if name.strip(" \t") == self.cookie and value.strip(" \t")  # an emptied cookie: signed out
         ]
@@ -163,12 +166,18 @@ class CookieSource:
         fetch_site = header_values(request, "sec-fetch-site")
         if fetch_site == ["same-origin"]:
             return
-        origin = request.origin
+        # Exactly one Origin: `request.origin` is the last of several, where a WSGI server would fold them into
+        # one value that matches nothing. A browser sends one; two are refused on every stack alike.
+        origins = header_values(request, "origin")
+        origin = origins[0] if len(origins) == 1 else None
         if origin is not None and (origin == own_origin(request) or origin in self.trusted_origins):
             return
         raise CrossSiteRequest(
             f"{self.name} on a {request.method} request from another site",
-            details={"origin": origin, "sec_fetch_site": fetch_site[0] if fetch_site else None},
+            details={
+                "origin": origins[0] if len(origins) == 1 else origins or None,
+                "sec_fetch_site": fetch_site or None,
+            },
         )
 
     def __repr__(self) -> str:
@@ -276,9 +285,15 @@ def source_from(spec: TokenSource | str, *, trusted_proxies: Sequence[str] = ())
 
 def _network(entry: str) -> _NETWORK:
     try:
-        return ipaddress.ip_network(entry.strip(), strict=False)
+        network = ipaddress.ip_network(entry.strip(), strict=False)
     except ValueError:
         raise ConfigurationError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+    # An entry copied from a dual-stack server's log (::ffff:10.0.0.1) is the IPv4 one: peers are compared as
+    # IPv4 once unmapped, and an IPv6 network never contains an IPv4 address, so it would never match.
+    mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
+    if mapped is not None and network.prefixlen >= 96:
+        return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
+    return network
 
 
 def _in_networks(client: str | None, networks: tuple[_NETWORK, ...]) -> bool:

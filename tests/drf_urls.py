@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.urls import path
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,8 +17,16 @@ from jwtguard import Principal
 from jwtguard.drf import require_principal, require_scopes
 
 
+class EventStream(JSONRenderer):
+    """What an event-stream view renders with (here the same JSON): without a renderer for
+    `Accept: text/event-stream`, DRF answers 406 before authentication runs."""
+
+    media_type = "text/event-stream"
+
+
 class Me(APIView):
     permission_classes = (AllowAny,)
+    renderer_classes = (JSONRenderer, EventStream)
 
     def get(self, request: Request, rest: str = "") -> Response:
         principal = request.auth

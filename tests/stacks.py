@@ -56,17 +56,28 @@ class Answer:
     body: Any  # parsed JSON (the text of a framework's own HTML page)
 
 
+Headers = Sequence[tuple[str, str]]
+
+
 class Get(Protocol):
     """Send `method` to `path` (the query, if any, after '?'; percent-encoding as sent) with these
-    `Authorization` header values; the answer as the client sees it."""
+    `Authorization` header values and further `headers` (`Cookie`, `Origin`, ...; a name given twice is sent
+    twice where the protocol keeps them apart, folded where WSGI folds them), from client address `peer`
+    (`PEER` by default); the answer as the client sees it."""
 
-    def __call__(self, path: str, authorization: Sequence[str], method: str = "GET") -> Answer: ...
+    def __call__(
+        self, path: str, authorization: Sequence[str], method: str = "GET", headers: Headers = (), peer: str = ...
+    ) -> Answer: ...
 
 
 #: The route prefixes that per-route rules decide alone: every stack answers them like `/me`.
 RULED = ("/public/", "/orders/", "/admin/")
 #: A client sends the path as given: relative to this base, a path starting '//' would be read as a host.
 BASE_URL = "http://testserver"
+#: The origin a browser on the stacks' own site sends (every client sends `Host: testserver` over http).
+OWN_ORIGIN = BASE_URL
+#: The client address every stack's test client sends from unless a case names another.
+PEER = "127.0.0.1"
 
 
 def _answer(method: str, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
@@ -84,9 +95,13 @@ def _parsed(body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-def _joined(authorization: Sequence[str]) -> dict[str, str]:
-    # A WSGI server folds repeated headers into one comma-separated value (PEP 3333, RFC 9110 §5.3).
-    return {"Authorization": ", ".join(authorization)} if authorization else {}
+def _joined(authorization: Sequence[str], headers: Headers = ()) -> dict[str, str]:
+    # A WSGI server folds repeated headers into one comma-separated value (PEP 3333, RFC 9110 §5.3), `Cookie`
+    # included: werkzeug, gunicorn and wsgiref join with ",", not the "; " of RFC 6265 §5.4.
+    folded: dict[str, list[str]] = {}
+    for name, value in [*(("Authorization", value) for value in authorization), *headers]:
+        folded.setdefault(name.title(), []).append(value)
+    return {name: ("," if name == "Cookie" else ", ").join(values) for name, values in folded.items()}
 
 
 # -- Starlette -------------------------------------------------------------------------------------
@@ -116,11 +131,14 @@ def starlette_stack(settings: Settings) -> Get:
 
 
 def _asgi_client(app: Starlette) -> Get:
-    client = TestClient(app, client=("127.0.0.1", 50000))
+    clients: dict[str, TestClient] = {}  # the client address is the test client's: one client per address
 
-    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
-        headers = [("Authorization", value) for value in authorization]
-        response = client.request(method, BASE_URL + path, headers=headers)
+    def get(
+        path: str, authorization: Sequence[str], method: str = "GET", headers: Headers = (), peer: str = PEER
+    ) -> Answer:
+        client = clients.get(peer) or clients.setdefault(peer, TestClient(app, client=(peer, 50000)))
+        sent = [("Authorization", value) for value in authorization] + list(headers)  # repeated headers kept apart
+        response = client.request(method, BASE_URL + path, headers=sent)
         return _answer(method, response.status_code, response.headers.items(), response.content)
 
     return get
@@ -173,22 +191,28 @@ def _bare_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
 def wsgi_stack(settings: Settings) -> Get:
     # werkzeug's client, not httpx's WSGI transport: it carries PATH_INFO as PEP 3333 says (the raw bytes as
     # latin-1 code points), as WSGI servers do; httpx's gives the decoded text.
-    client = werkzeug.test.Client(JWTGuardWSGIMiddleware(_bare_wsgi, settings=settings))
+    # No cookie jar: it would replace the request's own `Cookie` header.
+    client = werkzeug.test.Client(JWTGuardWSGIMiddleware(_bare_wsgi, settings=settings), use_cookies=False)
 
-    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
-        response = client.open(_environ(path, authorization, method))
+    def get(
+        path: str, authorization: Sequence[str], method: str = "GET", headers: Headers = (), peer: str = PEER
+    ) -> Answer:
+        response = client.open(_environ(path, authorization, method, headers, peer))
         return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get
 
 
-def _environ(path: str, authorization: Sequence[str], method: str) -> werkzeug.test.EnvironBuilder:
+def _environ(
+    path: str, authorization: Sequence[str], method: str, headers: Headers, peer: str
+) -> werkzeug.test.EnvironBuilder:
     route, _, query = path.partition("?")
     builder = werkzeug.test.EnvironBuilder(
+        base_url=BASE_URL,  # Host: testserver, as the other clients send
         method=method,
         query_string=query,
-        headers=list(_joined(authorization).items()),
-        environ_base={"REMOTE_ADDR": "127.0.0.1"},  # as a server on loopback sets it
+        headers=list(_joined(authorization, headers).items()),
+        environ_base={"REMOTE_ADDR": peer},  # as a server sets it
     )
     builder.path = urllib.parse.unquote(route)  # set as sent: the builder would read a path starting '//' as a host
     return builder
@@ -216,10 +240,12 @@ def flask_stack(settings: Settings) -> Get:
     def orders() -> dict[str, Any]:
         return {"orders": [], "sub": jwtguard.flask.require_principal().subject}
 
-    client = app.test_client()
+    client = app.test_client(use_cookies=False)  # no cookie jar: it would replace the request's `Cookie`
 
-    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
-        response = client.open(_environ(path, authorization, method))
+    def get(
+        path: str, authorization: Sequence[str], method: str = "GET", headers: Headers = (), peer: str = PEER
+    ) -> Answer:
+        response = client.open(_environ(path, authorization, method, headers, peer))
         return _answer(method, response.status_code, response.headers.items(), response.data)
 
     return get
@@ -256,10 +282,14 @@ def _django_client(settings: Settings, **more: Any) -> Get:
     values = {name.upper(): value for name, value in _configured(settings).items()}
     client = DjangoClient()
 
-    def get(path: str, authorization: Sequence[str], method: str = "GET") -> Answer:
+    def get(
+        path: str, authorization: Sequence[str], method: str = "GET", headers: Headers = (), peer: str = PEER
+    ) -> Answer:
         # The middleware is built on the first request, under these settings, and kept by the client.
         with override_settings(JWTGUARD=values, **more):
-            response = client.generic(method, BASE_URL + path, headers=_joined(authorization))
+            response = client.generic(
+                method, BASE_URL + path, headers=_joined(authorization, headers), REMOTE_ADDR=peer
+            )
         return _answer(method, response.status_code, response.items(), response.content)
 
     return get

@@ -13,11 +13,11 @@ from urllib.parse import unquote
 import jwt
 import pytest
 
-from jwtguard import InsufficientScope, TokenInQuery
+from jwtguard import InsufficientScope, InvalidRequest, TokenInQuery
 from jwtguard.testing import DevIssuer, SigningKey
 
 from .conftest import dead_url, records
-from .stacks import ROUTES_FIRST, STACKS, Answer, Get
+from .stacks import OWN_ORIGIN, PEER, ROUTES_FIRST, STACKS, Answer, Get
 
 LOG_FIELDS = (
     "code",
@@ -33,11 +33,13 @@ LOG_FIELDS = (
     "jti",
     "token_fingerprint",
     "claims_verified",
+    "source",
     "level",
 )
 
 
 Authorization = Callable[[DevIssuer, dict[str, SigningKey]], list[str]]  # (issuer, other keys) -> header values
+Extra = Callable[[DevIssuer], list[tuple[str, str]]]  # issuer -> further headers (Cookie, Origin, ...)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class Case:
     body: Any = None  # when given: what the app answers (the request reached it)
     challenge: str | None = None  # when given: the refusal's whole WWW-Authenticate value
     routed: bool = True  # False: no view serves the path, and the stacks in ROUTES_FIRST answer 404 unchecked
+    headers: Extra = lambda i: []
+    peer: str = PEER  # the client address the request comes from
+    in_query_refused: bool = True  # with a query and a code: refused as TokenInQuery (not as two credentials)
 
 
 def bearer(token: str) -> list[str]:
@@ -170,6 +175,183 @@ RULES_CASES = [
 ]
 
 
+# The "sources" variant: a token may come in the Authorization header, cookie `at`, a proxy's header (from
+# 127.0.0.1, the stacks' own client address, only) or the `access_token` query parameter of an event stream.
+SOURCES = ["authorization", "cookie:at", "header:x-forwarded-access-token", "query"]
+TRUSTED_PROXIES = [PEER]
+UNTRUSTED_PEER = "203.0.113.7"
+EVENT_STREAM = ("Accept", "text/event-stream")
+PLAIN_CHALLENGE = 'Bearer realm="api"'  # RFC 6750 has no error code for these refusals: no `error=`
+INVALID_REQUEST_CHALLENGE = (
+    f'Bearer realm="api", error="invalid_request", error_description="{InvalidRequest.description}"'
+)
+
+
+def cookie(*more: tuple[str, str], name: str = "at", value: str | None = None) -> Extra:
+    """ann's token in cookie `name` (or `value` there), with further headers."""
+    return lambda i: [("Cookie", f"{name}={i.token(subject='ann') if value is None else value}"), *more]
+
+
+def sources_case(name: str, path: str, status: int, code: str | None, **more: Any) -> Any:
+    authorization: Authorization = more.pop("authorization", lambda i, o: [])
+    if status == 200:
+        more.setdefault("body", {"sub": "ann"})
+    return pytest.param(Case("sources", path, authorization, status, code, **more), id=f"sources-{name}")
+
+
+SOURCES_CASES = [
+    sources_case("header-still", "/me", 200, None, authorization=lambda i, o: bearer(i.token(subject="ann"))),
+    sources_case("cookie-get", "/me", 200, None, headers=cookie()),
+    # Cookies on unsafe methods: from this site only (cross-site request forgery).
+    sources_case(
+        "cookie-post-without-origin",
+        "/health",
+        403,
+        "cross_site_request",
+        method="POST",
+        headers=cookie(),
+        challenge=PLAIN_CHALLENGE,
+    ),
+    sources_case(
+        "cookie-post-same-origin", "/health", 200, None, method="POST", headers=cookie(("Origin", OWN_ORIGIN))
+    ),
+    sources_case(
+        "cookie-post-sec-fetch-site",
+        "/health",
+        200,
+        None,
+        method="POST",
+        headers=cookie(("Sec-Fetch-Site", "same-origin")),
+    ),
+    sources_case(
+        "cookie-post-foreign-origin",
+        "/health",
+        403,
+        "cross_site_request",
+        method="POST",
+        headers=cookie(("Origin", "https://evil.test")),
+        challenge=PLAIN_CHALLENGE,
+    ),
+    # Two Origin headers (no browser sends them): apart on ASGI, folded by WSGI servers; refused on both.
+    sources_case(
+        "cookie-post-two-origins",
+        "/health",
+        403,
+        "cross_site_request",
+        method="POST",
+        headers=cookie(("Origin", OWN_ORIGIN), ("Origin", "https://evil.test")),
+    ),
+    sources_case(
+        "cookie-post-same-site-not-same-origin",
+        "/health",
+        403,
+        "cross_site_request",
+        method="POST",
+        headers=cookie(("Sec-Fetch-Site", "same-site")),
+        challenge=PLAIN_CHALLENGE,
+    ),
+    # Exactly one credential (RFC 6750 §3.1).
+    sources_case(
+        "cookie-and-authorization",
+        "/me",
+        400,
+        "invalid_request",
+        authorization=lambda i, o: bearer(i.token(subject="ann")),
+        headers=cookie(),
+        challenge=INVALID_REQUEST_CHALLENGE,
+    ),
+    sources_case(
+        "two-cookies",
+        "/me",
+        400,
+        "invalid_request",
+        headers=lambda i: [("Cookie", f"at={i.token(subject='ann')}; theme=dark; at={i.token(subject='bob')}")],
+        challenge=INVALID_REQUEST_CHALLENGE,
+    ),
+    # Two Cookie headers: apart on ASGI, folded with "," by WSGI servers: the same answer.
+    sources_case(
+        "two-cookie-headers",
+        "/me",
+        400,
+        "invalid_request",
+        headers=lambda i: [("Cookie", f"at={i.token(subject='ann')}"), ("Cookie", f"at={i.token(subject='bob')}")],
+    ),
+    sources_case(
+        "cookie-in-a-second-cookie-header",
+        "/me",
+        200,
+        None,
+        headers=lambda i: [("Cookie", "theme=dark"), ("Cookie", f"at={i.token(subject='ann')}")],
+    ),
+    sources_case("empty-cookie", "/me", 401, "token_missing", headers=cookie(value="")),
+    sources_case("other-cookie", "/me", 401, "token_missing", headers=cookie(name="xat")),
+    # A proxy's header: from trusted_proxies only.
+    sources_case(
+        "proxy-header-trusted-peer",
+        "/me",
+        200,
+        None,
+        headers=lambda i: [("X-Forwarded-Access-Token", i.token(subject="ann"))],
+    ),
+    sources_case(
+        "proxy-header-untrusted-peer",
+        "/me",
+        403,
+        "untrusted_proxy",
+        headers=lambda i: [("X-Forwarded-Access-Token", i.token(subject="ann"))],
+        peer=UNTRUSTED_PEER,
+        challenge=PLAIN_CHALLENGE,
+    ),
+    sources_case(
+        "proxy-header-and-cookie",
+        "/me",
+        400,
+        "invalid_request",
+        headers=cookie(("X-Forwarded-Access-Token", "Bearer x.y.z")),
+    ),
+    # The query: read on event streams only; on anything else refused as without a query source.
+    sources_case("query-plain-get", "/me", 400, "invalid_request", query="access_token={token}"),
+    sources_case(
+        "query-event-stream",
+        "/me",
+        200,
+        None,
+        query="access_token={token}",
+        headers=lambda i: [EVENT_STREAM],
+        body={"sub": "in-the-url"},
+    ),
+    sources_case(
+        "query-event-stream-post",
+        "/health",
+        400,
+        "invalid_request",
+        method="POST",
+        query="access_token={token}",
+        headers=lambda i: [EVENT_STREAM],
+    ),
+    sources_case(
+        "header-and-query-event-stream",
+        "/me",
+        400,
+        "invalid_request",
+        authorization=lambda i, o: bearer(i.token(subject="ann")),
+        query="access_token={token}",
+        headers=lambda i: [EVENT_STREAM],
+        in_query_refused=False,
+        challenge=INVALID_REQUEST_CHALLENGE,
+    ),
+    sources_case(
+        "cookie-and-query-event-stream",
+        "/me",
+        400,
+        "invalid_request",
+        query="access_token={token}",
+        headers=cookie(EVENT_STREAM),
+        in_query_refused=False,
+    ),
+]
+
+
 CASES = [
     pytest.param(Case("default", "/me", lambda i, o: bearer(i.token(subject="ann")), 200, None), id="ok"),
     pytest.param(Case("default", "/me", lambda i, o: [], 401, "token_missing"), id="token_missing"),
@@ -271,6 +453,7 @@ CASES = [
         id="token-in-query-anonymous",
     ),
     *RULES_CASES,
+    *SOURCES_CASES,
 ]
 
 
@@ -288,6 +471,7 @@ def stacks(module_issuer: DevIssuer) -> dict[tuple[str, str], Get]:
         "anonymous": module_issuer.settings(allow_anonymous=True),
         "down": module_issuer.settings(jwks_uri=dead_url()),
         "rules": module_issuer.settings(rules=RULES, role_claims=ROLE_CLAIMS, exclude_paths=EXCLUDED),
+        "sources": module_issuer.settings(token_sources=SOURCES, trusted_proxies=TRUSTED_PROXIES),
     }
     return {
         (variant, name): build(settings) for variant, settings in variants.items() for name, build in STACKS.items()
@@ -303,13 +487,14 @@ def test_every_stack_answers_identically(
     jwtguard_logs: pytest.LogCaptureFixture,
 ) -> None:
     authorization = case.authorization(module_issuer, other_keys)
+    headers = case.headers(module_issuer)
     secret = module_issuer.token(subject="in-the-url")
     path = case.path + "?" + case.query.format(token=secret) if case.query else case.path
     answers: dict[str, Answer] = {}
     logs: dict[str, list[tuple[object, ...]]] = {}
     for name in STACKS:
         jwtguard_logs.clear()
-        answers[name] = stacks[(case.variant, name)](path, authorization, case.method)
+        answers[name] = stacks[(case.variant, name)](path, authorization, case.method, headers, case.peer)
         logs[name] = [
             tuple(record.get(field) for field in LOG_FIELDS)
             for record in records(jwtguard_logs)
@@ -340,8 +525,8 @@ def test_every_stack_answers_identically(
         [record] = logs["starlette"]
         assert record[0] == case.code
         assert record[4] == unquote(case.path)  # the path as the app routes on it, never the query
-        assert record[5] == "127.0.0.1"
-    if case.query and case.code is not None:
+        assert record[5] == case.peer
+    if case.query and case.code is not None and case.in_query_refused:
         assert reference.body["detail"] == TokenInQuery.description
         assert "Authorization header" in reference.headers["www-authenticate"]
     for name in STACKS:
@@ -366,3 +551,38 @@ def test_only_an_access_token_parameter_name_is_refused(
         assert get(f"/me?{query}", authorization) == Answer(200, {}, {"sub": "ann"}), query
     # Excluded paths are not checked at all.
     assert get("/health?access_token=x", []) == Answer(200, {}, {"sub": None})
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_a_token_verified_from_one_source_is_a_cache_hit_from_another(
+    name: str, stacks: dict[tuple[str, str], Get], module_issuer: DevIssuer, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    get = stacks[("sources", name)]
+    token = module_issuer.token(subject="ann")
+    assert get("/me", [], headers=[("Cookie", f"at={token}")]) == Answer(200, {}, {"sub": "ann"})
+    assert get("/me", [], headers=[("X-Forwarded-Access-Token", token)]) == Answer(200, {}, {"sub": "ann"})
+    first, second = records(jwtguard_logs, "ok")[-2:]
+    assert (first["source"], first["cached"]) == ("cookie:at", False)
+    assert (second["source"], second["cached"]) == ("header:x-forwarded-access-token", True)
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_a_cached_header_token_does_not_skip_the_other_sources(
+    name: str, stacks: dict[tuple[str, str], Get], module_issuer: DevIssuer, jwtguard_logs: pytest.LogCaptureFixture
+) -> None:
+    # The adapters' fast path (`accept_cached`) serves cache hits of the Authorization header alone: with other
+    # sources configured it is off, and a second credential is refused even when the header's token is cached.
+    get = stacks[("sources", name)]
+    authorization = bearer(module_issuer.token(subject="ann"))
+    assert get("/me", authorization) == Answer(200, {}, {"sub": "ann"})
+    assert get("/me", authorization).status == 200
+    assert records(jwtguard_logs, "ok")[-1]["cached"] is True
+    for headers in (
+        [("Cookie", f"at={module_issuer.token(subject='bob')}")],
+        [("X-Forwarded-Access-Token", module_issuer.token(subject="bob"))],
+    ):
+        refused = get("/me", authorization, headers=headers)
+        assert (refused.status, refused.body["code"]) == (400, "invalid_request"), headers
+    # A cookie from another site on an unsafe request, next to the cached header: the cookie source refuses it.
+    refused = get("/health", authorization, "POST", [("Cookie", "at=x.y.z"), ("Origin", "https://evil.test")])
+    assert (refused.status, refused.body["code"]) == (403, "cross_site_request")

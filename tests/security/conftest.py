@@ -37,7 +37,14 @@ from ..conftest import live_server
 AUDIENCE = "https://api.example.test"
 ROOT = Path(__file__).resolve().parent.parent.parent
 ALGORITHMS = get_default_algorithms()
-STATUS = {"ok": 200, "invalid_request": 400, "insufficient_scope": 403, "jwks_unavailable": 503}
+STATUS = {
+    "ok": 200,
+    "invalid_request": 400,
+    "insufficient_scope": 403,
+    "cross_site_request": 403,
+    "untrusted_proxy": 403,
+    "jwks_unavailable": 503,
+}
 
 
 def b64(data: bytes) -> str:
