@@ -176,7 +176,7 @@ class CookieSource:
             f"{self.name} on a {request.method} request from another site",
             details={
                 "origin": origins[0] if len(origins) == 1 else origins or None,
-                "sec_fetch_site": fetch_site or None,
+                "sec_fetch_site": fetch_site[0] if len(fetch_site) == 1 else fetch_site or None,
             },
         )
 
