@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ._request import RequestInfo
 from .errors import AuthError, ConfigurationError
 from .guard import Guard, guard_from
+from .resource_metadata import asgi_full_path
 from .responses import RenderedError
 from .sources import SubprotocolSource
 
@@ -71,6 +72,8 @@ class JWTGuardMiddleware:
         self._hidden_subprotocols = tuple(
             source for source in self.guard.token_sources if isinstance(source, SubprotocolSource)
         )
+        # The full path of the protected resource metadata (RFC 9728), answered here without a token; None: off.
+        self._metadata_path = self.guard.resource_metadata_path
         self._no_credentials = AuthCredentials
         self._anonymous = UnauthenticatedUser
 
@@ -78,6 +81,10 @@ class JWTGuardMiddleware:
         scope_type = scope["type"]
         principal = None
         if scope_type == "http":
+            if self._metadata_path is not None and asgi_full_path(scope) == self._metadata_path:
+                answer = self.guard.answer_resource_metadata(scope.get("method", "GET"))
+                await _send_error(scope, receive, send, answer)
+                return
             # The hot path: one Authorization header whose token the cache verified is decided here, without
             # awaiting anything and without building the request record unless it is logged.
             header = None

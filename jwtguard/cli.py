@@ -1,7 +1,8 @@
-"""The `jwtguard` command: inspect a token, verify it step by step against real settings, show the key set.
+"""The `jwtguard` command: inspect a token, verify it step by step against real settings, show the key set,
+check a protected resource's metadata.
 
 Exit codes: 0 valid (or decoded), 1 invalid, 2 usage or configuration error (a misconfigured key source
-included), 3 key source unreachable.
+included), 3 key source (or metadata URL) unreachable.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._fetch import HttpxFetcher, redact_url
+from ._fetch import FetchResponse, HttpxFetcher, check_key_url, fetch_json, redact_url
 from ._help import HELP, NOT_A_JWT
 from ._jose import SUPPORTED_ALGORITHMS
 from ._jwk import VerificationKey
@@ -30,6 +31,7 @@ from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError, FetchError
 from .explain import add_explain_command, cmd_explain
 from .guard import Guard, key_set_for
+from .resource_metadata import KNOWN_MEMBERS, WELL_KNOWN_PATH, check_document, check_resource, resource_candidates
 from .settings import Settings, parse_env_value
 
 __all__ = ["main"]
@@ -409,6 +411,57 @@ def cmd_keys(args: argparse.Namespace, out: _Out) -> int:
     return EXIT_USAGE if misconfigured else EXIT_UNREACHABLE if unreachable else EXIT_VALID
 
 
+def cmd_resource_metadata(args: argparse.Namespace, out: _Out) -> int:
+    """Fetch a protected resource's metadata (RFC 9728) as jwtguard fetches keys, and check it."""
+    url = args.url.strip()
+    if WELL_KNOWN_PATH in url:
+        check_key_url(url, "the metadata URL")
+    else:
+        check_resource(url, "the resource identifier")
+    fetch_url, resources = resource_candidates(url)
+    report: dict[str, Any] = {"url": redact_url(fetch_url), "resource": list(resources)}
+    fetcher = HttpxFetcher()
+    answered: list[FetchResponse] = []  # a response came: what follows is about the document, not the network
+
+    def fetch(url: str, *, timeout: float, max_bytes: int) -> FetchResponse:
+        response = fetcher(url, timeout=timeout, max_bytes=max_bytes)
+        answered.append(response)
+        return response
+
+    try:
+        document, _ = fetch_json(
+            fetch, fetch_url, deadline=time.monotonic() + args.timeout, max_bytes=512 * 1024, what="metadata URL"
+        )
+    except FetchError as exc:
+        report.update({"valid": False, "reachable": bool(answered), "error": str(exc)})
+        if out.as_json:
+            out.json(report)
+        else:
+            label = "INVALID: " if answered else "UNREACHABLE: "
+            out.line(out.paint(label, "red") + f"{redact_url(fetch_url)}: {exc}")
+        return EXIT_INVALID if answered else EXIT_UNREACHABLE
+    finally:
+        fetcher.close()
+    problems = check_document(document, resources)
+    report.update({"valid": not problems, "reachable": True, "problems": problems, "document": document})
+    if out.as_json:
+        out.json(report)
+        return EXIT_INVALID if problems else EXIT_VALID
+    out.line(out.paint(f"metadata {redact_url(fetch_url)}", "bold"))
+    if isinstance(document, Mapping):
+        for name, value in document.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+            known = "" if name.partition("#")[0] in KNOWN_MEMBERS else out.paint("  (not in RFC 9728)", "dim")
+            out.line(f"  {name:<40} {shown}{known}")
+    for problem in problems:
+        out.line("  " + out.paint("problem", "red") + f" {problem}")
+    if problems:
+        out.line(out.paint("INVALID", "red") + f": {len(problems)} problem(s); clients will not use this document")
+        return EXIT_INVALID
+    out.line(out.paint("VALID", "green") + ": protected resource metadata per RFC 9728")
+    return EXIT_VALID
+
+
 def _algs_for(key: VerificationKey) -> str:
     return "/".join(alg for alg in SUPPORTED_ALGORITHMS if key.fits(alg))
 
@@ -450,6 +503,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
     settings_flags(keys)
+    metadata = sub.add_parser("resource-metadata", help="fetch and check a protected resource's metadata (RFC 9728)")
+    metadata.add_argument(
+        "url", help="the resource identifier (https://api.example.com/mcp) or its metadata URL (/.well-known/...)"
+    )
+    metadata.add_argument("--timeout", type=float, default=3.0, help="fetch timeout in seconds (default 3)")
+    metadata.add_argument("--json", action="store_true", help="machine-readable output")
     add_explain_command(sub)
     return parser
 
@@ -462,7 +521,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     out = _Out(sys.stdout, getattr(args, "json", False))
-    commands = {"inspect": cmd_inspect, "verify": cmd_verify, "keys": cmd_keys, "explain": cmd_explain}
+    commands = {
+        "inspect": cmd_inspect,
+        "verify": cmd_verify,
+        "keys": cmd_keys,
+        "explain": cmd_explain,
+        "resource-metadata": cmd_resource_metadata,
+    }
     try:
         return commands[args.command](args, out)
     except ConfigurationError as exc:

@@ -205,6 +205,8 @@ class JWTGuardMiddleware:
         check_sync_hooks(self.guard.settings)
         self.guard.startup()  # per jwks_prefetch
         self.set_user = bool(getattr(django_settings, "JWTGUARD_SET_USER", False))
+        # The full path of the protected resource metadata (RFC 9728), answered here without a token; None: off.
+        self.metadata_path = self.guard.resource_metadata_path
         # A cookie source without its own CSRF check carries a credential the browser attaches by itself:
         # then Django's CSRF check stays on for every request.
         self.exempt_csrf = not any(
@@ -213,6 +215,8 @@ class JWTGuardMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.jwtguard = self.guard  # type: ignore[attr-defined]
+        if self.metadata_path is not None and request.path == self.metadata_path:
+            return respond(self.guard.answer_resource_metadata(request.method or "GET"))
         try:
             meta = request.META
             header = meta.get("HTTP_AUTHORIZATION")

@@ -170,7 +170,8 @@ class JWTAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         """The challenge DRF sends with a 401: jwtguard's for `token_missing`."""
-        return www_authenticate(TokenMissing(), _guard(request._request).settings.realm)
+        guard = _guard(request._request)
+        return www_authenticate(TokenMissing(), guard.settings.realm, guard.resource_metadata_url)
 
 
 def _principal(request: Request) -> Principal | None:

@@ -43,6 +43,7 @@ from .errors import (
 from .hooks import DecisionObserver
 from .jwks import Fetcher, KeySet, VerificationKey
 from .principal import Principal, Requirement, ScopeRequirement, require
+from .resource_metadata import ResourceMetadata, metadata_url
 from .responses import RenderedError, Renderer
 from .rules import Rule, RuleSet, has_unsafe_segment
 from .settings import Issuer, Settings, redact_url
@@ -219,7 +220,7 @@ class Guard:
                 key_set=key_sets[_key_source(entry)],
                 policy=ClaimPolicy(
                     issuers=entry.names,
-                    audiences=entry.audience or (),
+                    audiences=_audiences(entry, settings),
                     leeway=settings.leeway,
                     token_types=entry.token_types or (),
                     max_lifetime=entry.max_token_lifetime,
@@ -261,7 +262,9 @@ class Guard:
             problem_type_base=settings.problem_type_base,
             error_body_hook=settings.error_body_hook,
             cors_allow_origins=settings.cors_allow_origins,
+            resource_metadata=None if settings.resource is None else metadata_url(settings.resource),
         )
+        self._metadata = ResourceMetadata.for_settings(settings) if settings.resource is not None else None
         self._cors_preflight = settings.cors_preflight
         self._required_scopes = tuple(settings.required_scopes)
         # What every token must grant beyond the claim checks: today the scopes of `required_scopes`.
@@ -319,6 +322,32 @@ class Guard:
     def clock(self) -> Callable[[], float]:
         """The wall clock `exp`, `nbf` and `iat` are checked against."""
         return self._clock
+
+    # -- protected resource metadata (RFC 9728) ----------------------------------------------------
+
+    @property
+    def resource_metadata_path(self) -> str | None:
+        """The full request path (mount prefix included, percent-decoded) at which the middleware serves the
+        protected resource metadata, or None when `resource` is unset."""
+        return None if self._metadata is None else self._metadata.path
+
+    @property
+    def resource_metadata_url(self) -> str | None:
+        """The absolute URL of the protected resource metadata, as the challenges name it; None without `resource`."""
+        return None if self._metadata is None else self._metadata.url
+
+    def resource_metadata(self) -> dict[str, Any]:
+        """The protected resource metadata document (a fresh copy); `ConfigurationError` when `resource` is unset."""
+        if self._metadata is None:
+            raise ConfigurationError("resource is not set: there is no protected resource metadata")
+        return json.loads(self._metadata.body)  # type: ignore[no-any-return]
+
+    def answer_resource_metadata(self, method: str) -> RenderedError:
+        """The response to a `method` request for the metadata path: the document (GET, HEAD), a CORS preflight
+        answer (OPTIONS), or 405 with `Allow`. Only for requests at `resource_metadata_path`."""
+        if self._metadata is None:
+            raise ConfigurationError("resource is not set: there is no protected resource metadata")
+        return self._metadata.answer(method)
 
     @property
     def required_scopes(self) -> tuple[str, ...]:
@@ -946,6 +975,16 @@ def _key_source(entry: Issuer) -> tuple[str | None, str | None, str | None]:
         entry.names[0] if entry.discovery else None,
         None if static is None else json.dumps(static, sort_keys=True),
     )
+
+
+def _audiences(entry: Issuer, settings: Settings) -> tuple[str, ...]:
+    """The issuer's accepted audiences and the resource identifier (RFC 8707: a client asks for a token for this
+    resource by naming it). No audiences with `insecure_allow_any_audience` means the check is off: it stays off."""
+    audiences = tuple(entry.audience or ())
+    resource = settings.resource
+    if resource is None or resource in audiences or (not audiences and settings.insecure_allow_any_audience):
+        return audiences
+    return (*audiences, resource)
 
 
 def _route_path(request: RequestInfo) -> str:

@@ -38,11 +38,14 @@ def _escape(match: re.Match[str]) -> str:
     return "\\" + char if char in '"\\' else ""
 
 
-def www_authenticate(error: AuthError, realm: str | None) -> str:
-    """The RFC 6750 §3 challenge for `error`."""
+def www_authenticate(error: AuthError, realm: str | None, resource_metadata: str | None = None) -> str:
+    """The RFC 6750 §3 challenge for `error`; with `resource_metadata`, the URL of the protected resource
+    metadata (RFC 9728 §5.1), where a client learns which authorization server to ask for a token."""
     params: list[tuple[str, str]] = []
     if realm is not None:
         params.append(("realm", realm))
+    if resource_metadata is not None:
+        params.append(("resource_metadata", resource_metadata))
     if error.error is not None:
         params.append(("error", error.error))
         params.append(("error_description", error.description))
@@ -78,8 +81,8 @@ def _encode(body: Mapping[str, Any]) -> bytes:
 
 class Renderer:
     """Turns an `AuthError` into status, headers and body: the realm, the problem `type` base, the body
-    hook and the origins that may read refusals are fixed when the guard is built; the adapters only write the
-    result out."""
+    hook, the origins that may read refusals and the metadata URL the challenge names are fixed when the guard
+    is built; the adapters only write the result out."""
 
     def __init__(
         self,
@@ -88,8 +91,10 @@ class Renderer:
         problem_type_base: str,
         error_body_hook: ErrorBodyHook | None,
         cors_allow_origins: Sequence[str] = (),
+        resource_metadata: str | None = None,
     ) -> None:
         self.realm = realm
+        self.resource_metadata = resource_metadata
         self.problem_type_base = problem_type_base
         self.error_body_hook = error_body_hook
         self._any_origin = "*" in cors_allow_origins
@@ -114,7 +119,7 @@ class Renderer:
         ]
         # A 403 `insufficient_role` has no RFC 6750 error code, but is still a Bearer challenge with the realm.
         if error.status_code in (401, 403) or error.error is not None:
-            headers.append(("www-authenticate", www_authenticate(error, self.realm)))
+            headers.append(("www-authenticate", www_authenticate(error, self.realm, self.resource_metadata)))
         if isinstance(error, JWKSUnavailable):
             headers.append(("retry-after", str(error.retry_after)))
         if origin is not None and (self._any_origin or origin in self._origins):

@@ -20,6 +20,7 @@ from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 from .principal import check_scopes
+from .resource_metadata import check_extra_members, check_resource
 from .rules import Rule, rules_from
 from .sources import HeaderSource, TokenSource, source_from
 
@@ -412,6 +413,18 @@ class Settings:
     cors_allow_origins: Sequence[str] = ()
     """Origins (`https://app.example.com`, or `*` for any) whose requests get jwtguard's refusals with CORS headers,
     so that a page there can read them when jwtguard sits outside the app's CORS layer."""
+    resource: str | None = None
+    """This API's resource identifier (RFC 9728, RFC 8707): its https URL (plain http on 127.0.0.1/localhost only),
+    without query or fragment, e.g. `https://api.example.com/mcp`. Set, the middleware serves the protected resource
+    metadata at `/.well-known/oauth-protected-resource` inserted before the URL's path, every 401 and 403 challenge
+    names that URL in `resource_metadata`, and the audience check also accepts this identifier (which then may stand
+    in for `audience`). The document lists `authorization_servers` from the exact issuers (issuer templates with
+    `{tenant}` cannot be listed, so they are left out), `scopes_supported` from `required_scopes` and the scopes the
+    `rules` name, and `bearer_methods_supported` from `token_sources` (`header`, `query`)."""
+    resource_metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """More members for the protected resource metadata document (`resource_name`, `resource_documentation`,
+    `resource_policy_uri`, ...): JSON values, the types RFC 9728 gives them; they replace the members jwtguard
+    computes, except `resource`, which they may not set."""
     insecure_allow_any_issuer: bool = False
     """Skip the `iss` check (warned about at start-up): any issuer whose keys you trust may mint tokens."""
     insecure_allow_any_audience: bool = False
@@ -442,6 +455,11 @@ class Settings:
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))
+        if self.resource is not None:
+            check_resource(self.resource)
+        set_(self, "resource_metadata", check_extra_members(self.resource_metadata))
+        if self.resource_metadata and self.resource is None:
+            raise ConfigurationError("resource_metadata needs resource: the document is about that identifier")
         self._validate()
 
     def __repr__(self) -> str:
@@ -531,7 +549,7 @@ class Settings:
                     if name in seen:
                         raise ConfigurationError(f"issuers: {redact_url(name)!r} is listed twice")
                     seen.add(name)
-                if not entry.audience and not self.insecure_allow_any_audience:
+                if not entry.audience and not self.resource and not self.insecure_allow_any_audience:
                     shown = redact_url(entry.names[0])
                     raise ConfigurationError(
                         f"issuer {shown!r}: audience is required (in the entry or at the top level)"
@@ -548,7 +566,7 @@ class Settings:
                     "issuer is required (the exact 'iss' of your identity provider); to accept tokens from any "
                     "issuer that holds a trusted key, set insecure_allow_any_issuer=True"
                 )
-            if not self.audiences and not self.insecure_allow_any_audience:
+            if not self.audiences and not self.resource and not self.insecure_allow_any_audience:
                 raise ConfigurationError(
                     "audience is required (the 'aud' your identity provider puts in tokens for this API); to accept "
                     "tokens meant for any API, set insecure_allow_any_audience=True"
@@ -754,4 +772,6 @@ def parse_env_value(name: str, var: str, raw: str) -> Any:
         return tuple(item.strip() for item in text.split(",") if item.strip())
     if name == "realm" and not text:
         return None
+    if name == "resource_metadata":
+        return text or {}
     return text or None

@@ -47,9 +47,18 @@ class JWTGuardWSGIMiddleware:
         self.guard = guard_from(settings, guard)
         check_sync_hooks(self.guard.settings)
         self.guard.startup()  # WSGI has no lifespan: warm the keys now, per jwks_prefetch
+        # The full path of the protected resource metadata (RFC 9728) as WSGI carries paths (PEP 3333: the raw
+        # bytes as latin-1 code points), answered here without a token; None: off.
+        path = self.guard.resource_metadata_path
+        self._metadata_path = None if path is None else path.encode("utf-8").decode("latin-1")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         environ[GUARD_KEY] = guard = self.guard
+        if (
+            self._metadata_path is not None
+            and environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "") == self._metadata_path
+        ):
+            return respond(guard.answer_resource_metadata(environ.get("REQUEST_METHOD", "GET")), start_response)
         header = environ.get("HTTP_AUTHORIZATION")
         if header is not None:  # the hot path: a token the cache verified, decided without more work
             principal = guard.accept_cached(header, environ.get("QUERY_STRING"), RequestInfo.from_environ, environ)
