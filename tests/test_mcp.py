@@ -75,8 +75,7 @@ def post(served: Served, token: str | None) -> httpx.Response:
 
 
 def challenge(response: httpx.Response) -> str:
-    value: str = response.headers["www-authenticate"]
-    return value
+    return response.headers["www-authenticate"]
 
 
 # -- what the SDK answers, with jwtguard deciding -----------------------------------------------------------------
@@ -247,3 +246,21 @@ def test_auth_settings_need_one_issuer_or_issuer_url(issuer: DevIssuer) -> None:
         auth_settings(settings, resource_server_url="http://127.0.0.1:1/mcp")
     chosen = auth_settings(settings, resource_server_url="http://127.0.0.1:1/mcp", issuer_url=issuer.issuer)
     assert str(chosen.issuer_url) == issuer.issuer
+
+
+# -- the README ----------------------------------------------------------------------------------------------------
+
+
+def test_the_readme_quick_start(issuer: DevIssuer) -> None:
+    from starlette.testclient import TestClient
+
+    from .test_readme import PLACEHOLDER_ISSUER, quickstart, run_block
+
+    namespace = run_block(quickstart("mcp").replace(PLACEHOLDER_ISSUER, issuer.issuer))
+    client = TestClient(namespace["app"], base_url="https://mcp.example.com")
+    refused = client.post("/mcp", json=INITIALIZE, headers=ACCEPT)
+    assert refused.status_code == 401
+    metadata_url = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+    assert f'resource_metadata="{metadata_url}"' in refused.headers["www-authenticate"]
+    document = client.get(metadata_url).json()
+    assert (document["resource"], document["authorization_servers"]) == (namespace["URL"], [issuer.issuer])
