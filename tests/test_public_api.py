@@ -71,7 +71,9 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
 
 
 # Loaded when used: the Starlette helpers on first use, httpx (and its stack) with the first fetcher.
-NOT_AT_IMPORT = frozenset({"starlette", "httpx", "httpcore", "anyio", "flask", "django", "fastapi", "rest_framework"})
+NOT_AT_IMPORT = frozenset(
+    {"starlette", "httpx", "httpcore", "anyio", "flask", "django", "fastapi", "rest_framework", "mcp", "pydantic"}
+)
 
 
 def test_import_pulls_in_no_framework_integration() -> None:
