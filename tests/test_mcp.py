@@ -97,6 +97,13 @@ def test_the_metadata_names_the_issuer_and_the_resource(served: Served) -> None:
     assert document["scopes_supported"] == [SCOPE]
 
 
+def test_the_metadata_validates_against_rfc_9728(served: Served) -> None:
+    # jwtguard's own checker: `resource` present and equal to the identifier the URL was built from, members typed.
+    from jwtguard.cli import main
+
+    assert main(["resource-metadata", served.url]) == 0
+
+
 def test_a_token_with_the_scope_lists_and_calls_the_tool(served: Served) -> None:
     token = served.issuer.token(subject="alice", scopes=[SCOPE, "profile"], azp="desktop-client")
 
