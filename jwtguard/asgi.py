@@ -76,6 +76,7 @@ class JWTGuardMiddleware:
         self._metadata_path = self.guard.resource_metadata_path
         self._no_credentials = AuthCredentials
         self._anonymous = UnauthenticatedUser
+        self._describe = RequestInfo.from_scope  # bound once, not on every request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -95,7 +96,7 @@ class JWTGuardMiddleware:
                         break
                     header = value
             if header is not None:
-                principal = self.guard.accept_cached(header, scope.get("query_string"), RequestInfo.from_scope, scope)
+                principal = self.guard.accept_cached(header, scope.get("query_string"), self._describe, scope)
         elif scope_type != "websocket":
             if scope_type == "lifespan":
                 await self._lifespan(scope, receive, send)

@@ -257,6 +257,8 @@ class Guard:
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
+        self._debug = False  # the log level allows DEBUG, as `accept_cached` last asked (see there)
+        self._debug_until = -math.inf
         self._renderer = Renderer(
             realm=settings.realm,
             problem_type_base=settings.problem_type_base,
@@ -735,7 +737,8 @@ class Guard:
         entry = slot.value
         # One unpacking instead of a field lookup per value: on a named tuple each lookup is a descriptor call.
         principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until = entry
-        if not valid_from <= self._clock() < valid_until:
+        now = self._clock()
+        if not valid_from <= now < valid_until:
             return None
         key_set = route.key_set
         # The common case inline (this is every repeated request); `_key_still_trusted` decides the rest.
@@ -743,7 +746,12 @@ class Guard:
             token, entry
         ):
             return None
-        if self._observers_all or logger.isEnabledFor(_DEBUG):  # else the record would go unused
+        # Whether the log wants acceptances (DEBUG), asked of `logging` at most once a second of this clock (or
+        # when it steps back): the call costs more than the rest of a hit. A level change shows within a second.
+        if not self._debug_until - 1.0 <= now < self._debug_until:
+            self._debug_until = now + 1.0
+            self._debug = logger.isEnabledFor(_DEBUG)
+        if self._observers_all or self._debug:  # else the record would go unused
             self._accept(entry, describe(source), cached=True)
         return principal
 
