@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -622,3 +624,44 @@ def test_per_issuer_modes(issuer: DevIssuer) -> None:
         with pytest.raises(Exception, match="dpop='off'") as refused:
             guard.check_request(request)
         assert refused.value.code == "token_missing"  # type: ignore[attr-defined]
+
+
+# -- the command ----------------------------------------------------------------------------------------
+
+
+def _verify_cli(issuer: DevIssuer, token: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "jwtguard", "verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience,
+            "--jwks-uri", issuer.jwks_uri, "--algorithm", "ES256", "--json", *extra,
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_verify_walks_the_dpop_proof(issuer: DevIssuer) -> None:
+    key = issuer.dpop_key()
+    token = issuer.token(dpop_key=key)
+    url = "https://api.example.com/orders"
+    status, report = _verify_cli(
+        issuer, token, "--dpop-proof", dpop_proof(key, "POST", url, token), "--method", "POST", "--url", url
+    )
+    assert status == 0
+    [said, checks] = report["dpop"]
+    assert said["detail"].startswith(f"typ=dpop+jwt alg=ES256 jkt={key.thumbprint()} htm=POST htu={url}")
+    assert checks["status"] == "pass"
+    status, report = _verify_cli(
+        issuer, token, "--dpop-proof", dpop_proof(key, "GET", url, token), "--method", "POST", "--url", url
+    )
+    assert status == 1
+    assert report["dpop"][-1] == {
+        "name": "dpop checks",
+        "status": "fail",
+        "detail": "DPoP proof 'htm' is not the request's method",
+        "code": "dpop_proof_invalid",
+    }
+    other = issuer.dpop_key()
+    status, report = _verify_cli(issuer, token, "--dpop-proof", dpop_proof(other, "GET", url, token), "--url", url)
+    assert (status, report["dpop"][-1]["code"]) == (1, "dpop_binding_mismatch")
