@@ -528,6 +528,24 @@ def test_the_hot_path_keeps_plain_tokens_and_refuses_bound_ones(issuer: DevIssue
     assert guard.authenticate(f"Bearer {plain}").subject == "user-1"
 
 
+def test_a_token_refusal_goes_on_the_challenge_of_the_scheme_used(
+    stack: str, servers: dict[str, str], issuer: DevIssuer
+) -> None:
+    client = _client(issuer, servers[stack] + "/me")
+    expired = issuer.token(subject="ann", dpop_key=client.key, expires_in=-120)
+    as_dpop = httpx.get(client.url, headers={"Authorization": f"DPoP {expired}", "DPoP": client.proof(token=expired)})
+    assert as_dpop.json()["code"] == "token_expired"
+    assert as_dpop.headers["www-authenticate"] == (
+        f'Bearer realm="api", DPoP realm="api", algs="{ALGS}", error="invalid_token", '
+        'error_description="The access token expired."'
+    )
+    as_bearer = httpx.get(client.url, headers={"Authorization": f"Bearer {issuer.token(expires_in=-120)}"})
+    assert as_bearer.headers["www-authenticate"] == (
+        'Bearer realm="api", error="invalid_token", error_description="The access token expired.", '
+        f'DPoP realm="api", algs="{ALGS}"'
+    )
+
+
 def test_required_refuses_bearer_and_unbound_tokens(stack: str, issuer: DevIssuer) -> None:
     with serve(stack, issuer.settings(dpop="required")) as base:
         client = _client(issuer, base + "/me")
