@@ -7,6 +7,7 @@ import typing
 from ._request import RequestInfo
 from ._version import __version__
 from .asgi import JWTGuardMiddleware
+from .dpop import MemoryReplayStore, NonceIssuer, ReplayStore
 from .errors import (
     AlgorithmNotAllowed,
     AudienceInvalid,
@@ -15,6 +16,10 @@ from .errors import (
     ClaimMissing,
     ConfigurationError,
     CrossSiteRequest,
+    DPoPBindingMismatch,
+    DPoPProofInvalid,
+    DPoPReplayed,
+    DPoPRequired,
     FetchError,
     InsufficientRole,
     InsufficientScope,
@@ -34,6 +39,7 @@ from .errors import (
     TokenRevoked,
     UnsafePath,
     UntrustedProxy,
+    UseDPoPNonce,
 )
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
@@ -70,6 +76,10 @@ __all__ = [
     "ConfigurationError",
     "CookieSource",
     "CrossSiteRequest",
+    "DPoPBindingMismatch",
+    "DPoPProofInvalid",
+    "DPoPReplayed",
+    "DPoPRequired",
     "FetchError",
     "FetchResponse",
     "FetchedKeys",
@@ -90,10 +100,13 @@ __all__ = [
     "KeyEvent",
     "KeyNotFound",
     "KeySet",
+    "MemoryReplayStore",
+    "NonceIssuer",
     "Permissions",
     "Principal",
     "QuerySource",
     "RenderedError",
+    "ReplayStore",
     "RequestInfo",
     "RequireScopes",
     "RevocationUnavailable",
@@ -112,6 +125,7 @@ __all__ = [
     "TokenRevoked",
     "UnsafePath",
     "UntrustedProxy",
+    "UseDPoPNonce",
     "VerificationKey",
     "__version__",
     "authorize",

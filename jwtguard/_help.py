@@ -25,7 +25,10 @@ NOT_A_JWT = (
 
 HELP: dict[str, Help] = {
     "token_missing": Help(
-        ("the client sent no Authorization header", "it used another scheme (Basic, DPoP, Token)"),
+        (
+            "the client sent no Authorization header",
+            "it used another scheme (Basic, Token; DPoP where dpop is off, for all issuers or the token's)",
+        ),
         "send 'Authorization: Bearer <access token>'",
     ),
     "invalid_request": Help(
@@ -125,6 +128,38 @@ HELP: dict[str, Help] = {
             "the server rewrites the client address from X-Forwarded-For",
         ),
         "close the direct path to the app, or put the proxy's addresses in trusted_proxies",
+    ),
+    "dpop_proof_invalid": Help(
+        (
+            "no DPoP header, or two, next to 'Authorization: DPoP'",
+            "typ is not dpop+jwt, alg not in dpop_algorithms, or the jwk is missing, private or does not fit alg",
+            "htu names another URL: behind a TLS proxy or a path prefix, public_base_url is unset or wrong",
+            "htm is another method, iat is older than dpop_max_age or in the future (clock skew), or ath is missing",
+        ),
+        "make a fresh proof for each request with the request's exact method and URL, and ath; set "
+        "public_base_url to the URL clients call",
+    ),
+    "dpop_binding_mismatch": Help(
+        (
+            "the proof was signed with another key than the one the token is bound to (cnf.jkt)",
+            "the proof's ath is the hash of another access token (a token refreshed, the proof kept)",
+        ),
+        "sign proofs with the key the token was issued for, and compute ath from the token sent",
+    ),
+    "dpop_replayed": Help(
+        ("the client sent the same proof twice (a retry reusing it)", "someone replayed a captured request"),
+        "make a new proof, with a new jti, for every request, retries included",
+    ),
+    "dpop_required": Help(
+        (
+            "a token bound to a key (cnf.jkt) was sent with 'Authorization: Bearer'",
+            "the issuer's dpop is 'required' and the client used Bearer, or its token is not DPoP-bound",
+        ),
+        "send 'Authorization: DPoP <token>' with a DPoP proof; ask the identity provider for a DPoP-bound token",
+    ),
+    "use_dpop_nonce": Help(
+        ("dpop_nonce is on and the proof has no nonce, or an old one",),
+        "make a new proof with the nonce from the DPoP-Nonce response header, and retry",
     ),
     "jwks_unavailable": Help(
         ("the key endpoint is down, slow or unreachable", "jwks_uri or the issuer URL is wrong", "a proxy blocks it"),

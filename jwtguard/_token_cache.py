@@ -30,16 +30,17 @@ class Slot(Generic[_V]):
     """One entry: the token, its value, its estimated size, and whether it was read since eviction last
     looked at it; and the `Authorization` value that carries the token as most clients send it
     (`Bearer <token>`), as text and as bytes, so that the adapters' hot path recognises a header with one
-    comparison and an ASGI header without decoding it."""
+    comparison and an ASGI header without decoding it. A token that must not be accepted as a bearer token
+    without more checks (bound to a DPoP key) gets empty headers, which no request's header equals."""
 
     __slots__ = ("header", "header_bytes", "referenced", "size", "token", "value")
 
-    def __init__(self, token: str, value: _V, size: int) -> None:
+    def __init__(self, token: str, value: _V, size: int, fast: bool = True) -> None:
         self.token = token
         self.value = value
         self.size = size
         self.referenced = False
-        self.header = "Bearer " + token
+        self.header = "Bearer " + token if fast else ""
         self.header_bytes = self.header.encode("ascii", "replace")  # a parsed token is ASCII
 
 
@@ -75,7 +76,8 @@ class TokenCache(Generic[_V]):
         slot.referenced = True
         return slot.value
 
-    def put(self, token: str, value: _V) -> None:
+    def put(self, token: str, value: _V, fast: bool = True) -> None:
+        """Keep `value` for `token`; `fast=False` keeps it from the adapters' header comparison (see `Slot`)."""
         size = entry_size(token)
         if size > self.max_bytes:
             return  # larger than the whole cache: not kept
@@ -87,7 +89,7 @@ class TokenCache(Generic[_V]):
                 self._bytes -= old.size
             while slots and (len(slots) >= self.max_entries or self._bytes + size > self.max_bytes):
                 self._evict_one()
-            slots[key] = Slot(token, value, size)
+            slots[key] = Slot(token, value, size, fast)
             self._bytes += size
 
     def drop(self, token: str) -> None:

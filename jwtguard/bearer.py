@@ -1,4 +1,5 @@
-"""Bearer credentials from the Authorization header, strictly per RFC 6750 §2.1, and nowhere else.
+"""Bearer credentials from the Authorization header, strictly per RFC 6750 §2.1, and nowhere else; and, where
+DPoP is on, `Authorization: DPoP <token>` (RFC 9449 §7.1), whose token has the same syntax.
 
 Tokens sent in the query string (RFC 6750 §2.3) are only detected, so that they can be refused.
 """
@@ -16,10 +17,12 @@ from .errors import InvalidRequest, TokenMalformed, TokenMissing
 __all__ = [
     "AUTHORIZATION_HEADER",
     "COMMON_PREFIXES",
+    "DPOP_PREFIXES",
     "AuthorizationHeader",
     "TokenSource",
     "extract_bearer_token",
     "query_has_access_token",
+    "uses_dpop_scheme",
 ]
 
 # RFC 9110 §11.4: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; auth-scheme = token
@@ -28,11 +31,14 @@ _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: The two usual spellings of the scheme and its one space, which the hot paths test before anything else.
 COMMON_PREFIXES = frozenset({"Bearer ", "bearer "})
+#: The same for the DPoP scheme (RFC 9449 §7.1), tested only where DPoP is on.
+DPOP_PREFIXES = frozenset({"DPoP ", "dpop ", "DPOP "})
 _SEVERAL = "several credentials (a repeated Authorization header or a comma-separated list)"
 
 
-def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes: int) -> str:
-    """Return the single bearer token in the `Authorization` header value(s).
+def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes: int, dpop: bool = False) -> str:
+    """Return the single bearer token in the `Authorization` header value(s); with `dpop`, the token of the
+    `DPoP` scheme too (`uses_dpop_scheme` tells which scheme it came with).
 
     Raises `TokenMissing` when there are no bearer credentials (no header, or another scheme),
     `InvalidRequest` when the header is malformed or repeated, and `TokenMalformed` when the token is
@@ -54,7 +60,9 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
             raise InvalidRequest(_SEVERAL)
         authorization = authorization[0]
     if "," in authorization and any(
-        part.lstrip(" \t")[:7].lower() in ("bearer", "bearer ") for part in authorization.split(",")
+        part.lstrip(" \t")[:7].lower() in ("bearer", "bearer ")
+        or (dpop and part.lstrip(" \t")[:5].lower() in ("dpop", "dpop "))
+        for part in authorization.split(",")
     ):
         # A WSGI server folds repeated headers into one value joined by commas; ASGI passes them apart.
         # Both mean several credentials, and both get the same answer. (Another scheme's auth-params,
@@ -66,17 +74,24 @@ def extract_bearer_token(authorization: str | Sequence[str] | None, *, max_bytes
     # is "no bearer token", not an oversized one.
     if len(scheme) > 64 or _SCHEME.fullmatch(scheme) is None:
         raise InvalidRequest("Authorization header is not 'scheme credentials'")
-    if scheme.lower() != "bearer":
+    if scheme.lower() != "bearer" and not (dpop and scheme.lower() == "dpop"):
         raise TokenMissing("Authorization header uses another scheme")
     credentials = credentials.lstrip(" ")
     if not credentials:
-        raise InvalidRequest("Bearer scheme without a token")
+        raise InvalidRequest(f"{'DPoP' if scheme.lower() == 'dpop' else 'Bearer'} scheme without a token")
     if len(credentials) > max_bytes:
         raise TokenMalformed("token larger than max_token_bytes")
     if _B64TOKEN.fullmatch(credentials) is None:
         # Spaces, commas, control or non-ASCII characters: several tokens, auth-params or junk.
         raise InvalidRequest("Bearer credentials are not a single b64token")
     return credentials
+
+
+def uses_dpop_scheme(authorization: str | Sequence[str] | None) -> bool:
+    """True when the (single) `Authorization` value uses the DPoP scheme, in any case (RFC 9110 §11.1)."""
+    if authorization is not None and not isinstance(authorization, str):
+        authorization = authorization[0] if len(authorization) == 1 else None
+    return authorization is not None and authorization.lstrip(" \t")[:5].lower() == "dpop "
 
 
 def query_has_access_token(query_string: str) -> bool:

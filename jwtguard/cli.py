@@ -27,7 +27,7 @@ from ._help import HELP, NOT_A_JWT
 from ._jose import SUPPORTED_ALGORITHMS
 from ._jwk import VerificationKey
 from ._token import fingerprint, parse_claims, parse_token
-from .diagnose import Diagnosis, ago, diagnose, finite_number, printable, utc
+from .diagnose import Diagnosis, Step, ago, diagnose, diagnose_dpop, finite_number, printable, utc
 from .errors import AuthError, ConfigurationError, FetchError
 from .explain import add_explain_command, cmd_explain
 from .guard import Guard, key_set_for
@@ -341,18 +341,51 @@ def _print_steps(diagnosis: Diagnosis, out: _Out) -> None:
         out.line(out.paint("hint: ", "yellow") + hint)
 
 
+def _print_dpop(steps: list[Step], out: _Out) -> None:
+    if not steps:
+        return
+    marks = {"pass": out.paint("pass", "green"), "fail": out.paint("FAIL", "red")}
+    out.line("DPoP (RFC 9449):")
+    for step in steps:
+        code = f" [{step.code}]" if step.code else ""
+        out.line(f"  {marks[step.status]}  {step.name:<22}{step.detail}{code}")
+    failed = next((step for step in steps if step.status == "fail"), None)
+    if failed is not None and failed.code in HELP:
+        out.line("fix: " + HELP[failed.code].fix)
+
+
 def cmd_verify(args: argparse.Namespace, out: _Out) -> int:
     settings = _settings(args)
+    if args.dpop_proof is not None and not args.url:
+        raise SystemExit("jwtguard verify: --dpop-proof needs --url (the URL the proof was made for)")
+    method = args.method.strip().upper()
     guard = Guard(settings)
+    dpop: list[Step] = []
     try:
         token = _read_token(args.token, strip_scheme=False)
-        diagnosis = diagnose(guard, token, method=args.method.strip().upper(), path=args.path)
+        diagnosis = diagnose(guard, token, method=method, path=args.path)
+        if args.dpop_proof is not None and diagnosis.valid:
+            # The URL is the one the client called: no public_base_url to put in front of it here; and the
+            # server's nonce is not known here.
+            dpop_guard = Guard(
+                dataclasses.replace(
+                    settings,
+                    dpop="allowed" if settings.dpop == "off" else settings.dpop,
+                    public_base_url=None,
+                    dpop_nonce=False,
+                ),
+                key_set=guard.key_set if len(settings.trusted_issuers) == 1 else None,
+            )
+            dpop = diagnose_dpop(dpop_guard, token, _read_token(args.dpop_proof), method=method, url=args.url)
     finally:
         guard.close()
     if out.as_json:
-        out.json(diagnosis.as_dict())
+        out.json({**diagnosis.as_dict(), **({"dpop": [step.__dict__ for step in dpop]} if dpop else {})})
     else:
         _print_steps(diagnosis, out)
+        _print_dpop(dpop, out)
+    if any(step.status == "fail" for step in dpop):
+        return EXIT_INVALID
     if diagnosis.valid:
         return EXIT_VALID
     if diagnosis.configuration_error:
@@ -501,6 +534,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--path", help="the request's route path (below the app's mount point): which rule applies, and is it met"
     )
+    verify.add_argument("--dpop-proof", help="a DPoP proof (RFC 9449) sent with the token: check it too")
+    verify.add_argument("--url", help="with --dpop-proof: the URL the request went to, as the client called it")
     keys = sub.add_parser("keys", help="fetch and show the key set as jwtguard sees it")
     settings_flags(keys)
     metadata = sub.add_parser("resource-metadata", help="fetch and check a protected resource's metadata (RFC 9728)")

@@ -14,13 +14,16 @@ import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._claim_path import kind
 from ._claims import ClaimPolicy
 from ._help import HELP, NOT_A_JWT
 from ._jose import verify_signature
+from ._request import RequestInfo
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
+from .dpop import jwk_thumbprint
 from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
 from .guard import Guard, IssuerView
 from .principal import Principal, require, scopes_from_claims
@@ -33,6 +36,7 @@ __all__ = [
     "Step",
     "ago",
     "diagnose",
+    "diagnose_dpop",
     "finite_number",
     "printable",
     "utc",
@@ -200,6 +204,57 @@ def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None 
     if diagnosis.code == "token_malformed" and len(words) == 2 and "." not in words[1]:
         diagnosis.hints.append(NOT_A_JWT)
     return diagnosis
+
+
+def diagnose_dpop(guard: Guard, token: str, proof: str, *, method: str, url: str) -> list[Step]:
+    """What a DPoP proof says of itself (unverified), and the guard's own DPoP checks (RFC 9449 §4.3) of `proof`
+    sent with `token` as `Authorization: DPoP` in a `method` request to `url`, as `check_request` runs them.
+
+    `guard` needs DPoP on, and no `public_base_url`: `url` is the URL the client called.
+    """
+    steps: list[Step] = []
+    try:
+        parsed = parse_token(proof)
+        claims = parse_claims(parsed)
+        jwk = parsed.header.get("jwk")
+        jkt = jwk_thumbprint(jwk) if isinstance(jwk, dict) else "(no jwk)"
+        said = " ".join(
+            f"{name}={printable(str(value))}"
+            for name, value in (
+                ("typ", parsed.header.get("typ")),
+                ("alg", parsed.alg),
+                ("jkt", jkt),
+                ("htm", claims.get("htm")),
+                ("htu", claims.get("htu")),
+                ("iat", claims.get("iat")),
+            )
+        )
+        steps.append(Step("dpop proof", "pass", said + " (unverified)"))
+    except (AuthError, ValueError):
+        steps.append(
+            Step("dpop proof", "fail", "not a compact JWS with a JSON header and claims", "dpop_proof_invalid")
+        )
+        return steps
+    parts = urlsplit(url)
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": parts.path or "/",
+        "scheme": parts.scheme,
+        "query_string": b"",
+        "headers": [
+            (b"host", parts.netloc.encode("latin-1", "replace")),
+            (b"authorization", f"DPoP {token}".encode("latin-1", "replace")),
+            (b"dpop", proof.encode("latin-1", "replace")),
+        ],
+    }
+    try:
+        guard.check_request(RequestInfo.from_scope(scope))
+    except AuthError as exc:
+        steps.append(Step("dpop checks", "fail", printable(exc.reason), exc.code))
+        return steps
+    steps.append(Step("dpop checks", "pass", f"{method} {printable(url)}: every check passes, the binding included"))
+    return steps
 
 
 def _match_rule(guard: Guard, check: RuleCheck, steps: dict[str, Step]) -> tuple[Rule | None, AuthError | None]:

@@ -18,6 +18,11 @@
         ├── ClaimMissing            401  a required claim is absent
         ├── ClaimInvalid            401  a claim has the wrong type or fails a configured check
         ├── TokenRevoked            401  the token or its subject was revoked
+        ├── DPoPProofInvalid        401  the DPoP proof is missing, malformed or fails a check (`invalid_dpop_proof`)
+        ├── DPoPBindingMismatch     401  the proof's key is not the token's `cnf.jkt`, or its `ath` another token's
+        ├── DPoPReplayed            401  the DPoP proof was used before (`invalid_dpop_proof`)
+        ├── DPoPRequired            401  a DPoP-bound token sent as Bearer, or Bearer where DPoP is required
+        ├── UseDPoPNonce            401  the proof lacks the server's current nonce (`use_dpop_nonce`, `DPoP-Nonce`)
         ├── InsufficientScope       403  valid token, scopes lacking
         ├── InsufficientRole        403  valid token, a role, permission or claim value lacking (no `error` attribute)
         ├── CrossSiteRequest        403  a cookie-carried token on an unsafe request from another site (CSRF)
@@ -46,6 +51,10 @@ __all__ = [
     "ClaimMissing",
     "ConfigurationError",
     "CrossSiteRequest",
+    "DPoPBindingMismatch",
+    "DPoPProofInvalid",
+    "DPoPReplayed",
+    "DPoPRequired",
     "FetchError",
     "InsufficientRole",
     "InsufficientScope",
@@ -65,6 +74,7 @@ __all__ = [
     "TokenRevoked",
     "UnsafePath",
     "UntrustedProxy",
+    "UseDPoPNonce",
     "fingerprint",
 ]
 
@@ -164,6 +174,9 @@ class AuthError(JWTGuardError):
     error: ClassVar[str | None] = "invalid_token"
     title: ClassVar[str] = "Unauthorized"
     description: ClassVar[str] = "The request could not be authenticated."
+    #: The authentication scheme whose challenge carries this error: "DPoP" for DPoP failures and for any
+    #: refusal of a request that used the DPoP scheme (the guard sets it), else "Bearer".
+    scheme: str = "Bearer"
 
     def __init__(
         self,
@@ -311,6 +324,63 @@ class TokenRevoked(AuthError):
     code = "token_revoked"
     title = "Token revoked"
     description = "The access token has been revoked."
+
+
+class DPoPProofInvalid(AuthError):
+    """Raised when a DPoP request's proof (RFC 9449 §4.3) is missing or repeated, is not a well-formed DPoP JWT
+    (`typ`, an allowed asymmetric `alg`, a public `jwk` that fits it, a signature by that key), or its `jti`,
+    `htm`, `htu`, `iat` or `ath` is absent or wrong for this request."""
+
+    code = "dpop_proof_invalid"
+    error = "invalid_dpop_proof"
+    scheme = "DPoP"
+    title = "Invalid DPoP proof"
+    description = "The DPoP proof is missing, malformed, or not made for this request."
+
+
+class DPoPBindingMismatch(AuthError):
+    """Raised when a DPoP proof is valid but does not go with the token: its key is not the one the token is bound
+    to (`cnf.jkt`, RFC 9449 §6.1), or its `ath` is the hash of another access token."""
+
+    code = "dpop_binding_mismatch"
+    scheme = "DPoP"
+    title = "DPoP proof for another key or token"
+    description = "The DPoP proof was not made with the key this access token is bound to, or for this token."
+
+
+class DPoPReplayed(AuthError):
+    """Raised when a DPoP proof's `jti` was seen before for its key and URL (RFC 9449 §11.1): a proof is used once."""
+
+    code = "dpop_replayed"
+    error = "invalid_dpop_proof"
+    scheme = "DPoP"
+    title = "DPoP proof replayed"
+    description = "The DPoP proof has been used before; make a new proof for every request."
+
+
+class DPoPRequired(AuthError):
+    """Raised when a token bound to a key (`cnf.jkt`) comes as a bearer token, with no proof (RFC 9449 §7.2), or
+    when the issuer's `dpop` is "required" and the request uses the Bearer scheme or the token is not bound."""
+
+    code = "dpop_required"
+    scheme = "DPoP"
+    title = "DPoP required"
+    description = "This access token must be sent with the DPoP scheme and a DPoP proof."
+
+
+class UseDPoPNonce(AuthError):
+    """Raised when `dpop_nonce` is on and the proof lacks the server's current nonce (RFC 9449 §8): the response
+    carries the nonce in `DPoP-Nonce`, for the client to make a new proof with."""
+
+    code = "use_dpop_nonce"
+    error = "use_dpop_nonce"
+    scheme = "DPoP"
+    title = "DPoP nonce required"
+    description = "Make a new DPoP proof with the nonce in the DPoP-Nonce header."
+
+    def __init__(self, reason: str | None = None, *, nonce: str, context: TokenContext | None = None) -> None:
+        self.nonce = nonce
+        super().__init__(reason, context=context)
 
 
 class InsufficientScope(AuthError):

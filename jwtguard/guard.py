@@ -21,15 +21,26 @@ from typing import Any, NamedTuple, TypeVar
 from ._claims import ClaimPolicy, tenant_in
 from ._jose import verify_signature
 from ._logging import LOG_RECORDS
-from ._request import RequestInfo
+from ._request import RequestInfo, header_values
 from ._token import ParsedToken, header_cache_size, issuer_candidates, parse_claims, parse_token
 from ._token_cache import KEY_CHARS, TokenCache
-from .bearer import AUTHORIZATION_HEADER, COMMON_PREFIXES, TokenSource, extract_bearer_token, query_has_access_token
+from .bearer import (
+    AUTHORIZATION_HEADER,
+    COMMON_PREFIXES,
+    DPOP_PREFIXES,
+    TokenSource,
+    extract_bearer_token,
+    query_has_access_token,
+    uses_dpop_scheme,
+)
+from .dpop import MemoryReplayStore, NonceIssuer, ProofVerifier, ReplayStore, request_url
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
     ClaimInvalid,
     ConfigurationError,
+    DPoPProofInvalid,
+    DPoPRequired,
     InvalidRequest,
     IssuerInvalid,
     JWKSUnavailable,
@@ -173,6 +184,7 @@ class _Route:
     algorithms: frozenset[str]
     key_set: KeySet
     policy: ClaimPolicy
+    dpop: str = "off"  # the issuer's DPoP mode: "off", "allowed" or "required"
 
     @property
     def label(self) -> str:
@@ -197,10 +209,15 @@ class Guard:
         key_clock: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
         observers: Sequence[DecisionObserver] = (),
+        dpop_replay_store: ReplayStore | None = None,
+        dpop_nonces: NonceIssuer | None = None,
     ) -> None:
         """`fetcher` and `key_clock` are handed to every issuer's `KeySet` (tests inject them);
         `key_set` replaces the key set of a single-issuer configuration; `clock` is the wall clock
-        for `exp`/`nbf`/`iat`; `observers` are told of every decision, after the log record."""
+        for `exp`/`nbf`/`iat` and DPoP proofs' `iat`; `observers` are told of every decision, after the log
+        record. With DPoP on, `dpop_replay_store` remembers used proofs (default: a `MemoryReplayStore` of this
+        process) and `dpop_nonces` issues nonces when `dpop_nonce` is set (default: a `NonceIssuer` with a
+        secret of this process; give several workers one)."""
         self.settings = settings
         self._clock = clock
         trusted = settings.trusted_issuers
@@ -232,6 +249,7 @@ class Guard:
                     tenants=None if entry.tenants == "any" else entry.tenants,
                     tenant_claim=entry.tenant_claim,
                 ),
+                dpop=entry.dpop or "off",
             )
             for entry in trusted
         )
@@ -257,6 +275,20 @@ class Guard:
         self._allow_anonymous = settings.allow_anonymous
         self._observers: tuple[DecisionObserver, ...] = (LOG_RECORDS, *observers)
         self._observers_all = bool(observers)  # observers that hear of every acceptance, whatever the log level
+        # DPoP (RFC 9449), when some issuer accepts it: the proof verifier, and the bearer parser told of the scheme.
+        self._dpop: ProofVerifier | None = None
+        if any(route.dpop != "off" for route in self._routes):
+            self._dpop = ProofVerifier(
+                algorithms=settings.dpop_algorithms,
+                max_age=settings.dpop_max_age,
+                leeway=settings.leeway,
+                public_base_url=settings.public_base_url,
+                replay_store=dpop_replay_store or MemoryReplayStore(clock=clock),
+                nonces=(dpop_nonces or NonceIssuer(lifetime=settings.dpop_max_age, clock=clock))
+                if settings.dpop_nonce
+                else None,
+                clock=clock,
+            )
         self._debug = False  # the log level allows DEBUG, as `accept_cached` last asked (see there)
         self._debug_until = -math.inf
         self._renderer = Renderer(
@@ -265,6 +297,8 @@ class Guard:
             error_body_hook=settings.error_body_hook,
             cors_allow_origins=settings.cors_allow_origins,
             resource_metadata=None if settings.resource is None else metadata_url(settings.resource),
+            dpop_algorithms=settings.dpop_algorithms if self._dpop is not None else (),
+            bearer=any(route.dpop != "required" for route in self._routes),
         )
         self._metadata = ResourceMetadata.for_settings(settings) if settings.resource is not None else None
         self._cors_preflight = settings.cors_preflight
@@ -371,12 +405,21 @@ class Guard:
     # -- token validation ---------------------------------------------------------------------------
 
     def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
-        """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch."""
-        return self._authenticate_sync(authorization)[0].principal
+        """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch.
+
+        With DPoP on, a token bound to a key (or any, where DPoP is required) is refused: the proof is in
+        another header, which `check_request` reads."""
+        verified = self._authenticate_sync(authorization)[0]
+        if self._dpop is not None:
+            self._check_dpop(None, authorization, verified)
+        return verified.principal
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
-        """Validate the bearer token in `authorization`; never blocks the event loop."""
-        return (await self._authenticate_async(authorization))[0].principal
+        """Validate the bearer token in `authorization`; never blocks the event loop. DPoP as `authenticate`."""
+        verified = (await self._authenticate_async(authorization))[0]
+        if self._dpop is not None:
+            self._check_dpop(None, authorization, verified)
+        return verified.principal
 
     # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
     # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
@@ -423,6 +466,8 @@ class Guard:
         if (type(authorization) is tuple or type(authorization) is list) and len(authorization) == 1:
             authorization = authorization[0]
         candidate = authorization[7:] if type(authorization) is str and authorization[:7] in COMMON_PREFIXES else None
+        if candidate is None and self._dpop is not None and type(authorization) is str:
+            candidate = authorization[5:] if authorization[:5] in DPOP_PREFIXES else None  # its proof comes after
         cache = self._token_cache
         entry = cache.get(candidate) if cache is not None and candidate is not None else None
         if entry is not None and candidate is not None:
@@ -515,7 +560,7 @@ class Guard:
         for requirement in self._requirements:
             requirement.check(verified.principal)
         if self._token_cache is not None:
-            self._token_cache.put(token, verified)
+            self._token_cache.put(token, verified, self._dpop is None or self._bearer_may_pass(verified))
         return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
@@ -568,7 +613,11 @@ class Guard:
             return False
         snapshot = key_set.snapshot
         if snapshot is not None and self._token_cache is not None:
-            self._token_cache.put(token, entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at))
+            self._token_cache.put(
+                token,
+                entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at),
+                self._dpop is None or self._bearer_may_pass(entry),
+            )
         return True
 
     def _still_valid(self, token: str, entry: _Verified, key: VerificationKey) -> bool:
@@ -615,13 +664,15 @@ class Guard:
             try:
                 token, parsed = candidate, parse_token(candidate)
             except AuthError as exc:
-                token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+                token = extract_bearer_token(
+                    authorization, max_bytes=self._max_token_bytes, dpop=self._dpop is not None
+                )
                 if token == candidate:  # the header is fine: the token is not
                     exc.context = TokenContext(token=token)
                     raise
                 parsed = _parse(token)  # "Bearer" followed by more than one space
         else:
-            token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes)
+            token = extract_bearer_token(authorization, max_bytes=self._max_token_bytes, dpop=self._dpop is not None)
             parsed = _parse(token)
         try:
             route = self._routes[0] if self._by_issuer is None else self._route(parsed)
@@ -784,9 +835,13 @@ class Guard:
             else:
                 request, credentials = self._from_sources(request)
             verified, cached = self._authenticate_sync(credentials)
+            if self._dpop is not None:
+                self._check_dpop(request, credentials, verified)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
+            if self._dpop is not None and uses_dpop_scheme(request.authorization):
+                exc.scheme = "DPoP"  # the challenge of the scheme the client used carries the error
             self._refuse(exc, request, rule)
             return None
         return self._accept(verified, request, cached=cached)
@@ -816,12 +871,68 @@ class Guard:
                 verified, cached = await self._continue_async(step, credentials)
             else:
                 verified, cached = self._settle(step)
+            if self._dpop is not None:
+                self._check_dpop(request, credentials, verified)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
+            if self._dpop is not None and uses_dpop_scheme(request.authorization):
+                exc.scheme = "DPoP"
             self._refuse(exc, request, rule)
             return None
         return self._accept(verified, request, cached=cached)
+
+    # -- DPoP (RFC 9449) ----------------------------------------------------------------------------
+
+    def _check_dpop(
+        self, request: RequestInfo | None, credentials: str | Sequence[str] | None, verified: _Verified
+    ) -> None:
+        """The DPoP rules for a token that passed every other check, cached or not: a proof is never cached.
+
+        Bearer scheme: refused for a token bound to a key (`cnf.jkt`, RFC 9449 §7.2) and where the issuer's `dpop`
+        is "required". DPoP scheme: the token's issuer must accept it, a "required" issuer's token must be bound,
+        and the one proof must pass every check of §4.3 for this request, this token and its `cnf.jkt`.
+        """
+        verifier = self._dpop
+        if verifier is None:  # pragma: no cover  # the callers check first
+            return
+        route = verified.route
+        try:
+            jkt = _bound_key(verified.principal.claims)
+            if not uses_dpop_scheme(credentials):
+                if jkt is not None:
+                    raise DPoPRequired("a token bound to a DPoP key (cnf.jkt) sent as a bearer token")
+                if route.dpop == "required":
+                    raise DPoPRequired("the token's issuer requires DPoP (dpop='required'); the Bearer scheme was used")
+                return
+            if route.dpop == "off":
+                raise TokenMissing("DPoP scheme for a token whose issuer has dpop='off'")
+            if jkt is None and route.dpop == "required":
+                raise DPoPRequired("the token's issuer requires DPoP (dpop='required'); the token has no cnf.jkt")
+            if request is None:
+                raise DPoPProofInvalid("no DPoP header to read: Guard.authenticate sees only Authorization")
+            if request.token_source not in (None, AUTHORIZATION_HEADER.name):
+                raise DPoPProofInvalid("the DPoP scheme is read from the Authorization header only")
+            token = extract_bearer_token(credentials, max_bytes=self._max_token_bytes, dpop=True)
+            verifier.verify(
+                header_values(request, "dpop"),
+                request.method,
+                request_url(request, verifier.public_base_url),
+                token,
+                jkt,
+            )
+        except AuthError as exc:
+            exc.context = verified.principal.token_context
+            raise
+
+    @staticmethod
+    def _bearer_may_pass(verified: _Verified) -> bool:
+        """Whether the adapters' hot path may accept this token as "Bearer <token>" from the cache: never a token
+        bound to a DPoP key, nor one whose issuer requires DPoP (check_request refuses them, and checks proofs)."""
+        if verified.route.dpop == "required":
+            return False
+        cnf = verified.principal.claims.get("cnf")
+        return not (isinstance(cnf, Mapping) and "jkt" in cnf)
 
     @property
     def token_sources(self) -> tuple[TokenSource, ...]:
@@ -959,6 +1070,17 @@ class Guard:
         headers `cors_allow_origins` gives its origin (never on a WebSocket handshake: CORS does not apply)."""
         origin = None if request is None or request.method == "WEBSOCKET" else request.origin
         return self._renderer.render(error, origin)
+
+
+def _bound_key(claims: Mapping[str, Any]) -> str | None:
+    """The thumbprint a token is bound to (`cnf.jkt`, RFC 9449 §6.1), or None; `ClaimInvalid` when not a string."""
+    cnf = claims.get("cnf")
+    if not isinstance(cnf, Mapping) or "jkt" not in cnf:
+        return None
+    jkt = cnf["jkt"]
+    if not isinstance(jkt, str) or not jkt:
+        raise ClaimInvalid("'cnf.jkt' is not a thumbprint string", claim="cnf")
+    return jkt
 
 
 def _revocation_failed(principal: Principal) -> TokenRevoked:

@@ -309,6 +309,10 @@ class ResourceMetadata:
             for source in settings.sources
         }
         document["bearer_methods_supported"] = [method for method in BEARER_METHODS if method in methods]
+        modes = {entry.dpop or "off" for entry in settings.trusted_issuers}
+        if modes != {"off"}:  # DPoP (RFC 9449 §5.1): the proof algorithms, and whether bound tokens are required
+            document["dpop_signing_alg_values_supported"] = list(settings.dpop_algorithms)
+            document["dpop_bound_access_tokens_required"] = modes == {"required"}
         document.update(settings.resource_metadata)
         return cls(document)
 

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AuthError, InsufficientScope, JWKSUnavailable
+from .errors import AuthError, InsufficientScope, JWKSUnavailable, UseDPoPNonce
 from .hooks import ErrorBodyHook
 
-__all__ = ["RenderedError", "Renderer", "quote_header_value", "www_authenticate"]
+__all__ = ["RenderedError", "Renderer", "dpop_challenges", "quote_header_value", "www_authenticate"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -56,6 +56,40 @@ def www_authenticate(error: AuthError, realm: str | None, resource_metadata: str
     return "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
 
 
+def dpop_challenges(
+    error: AuthError,
+    realm: str | None,
+    algorithms: Sequence[str],
+    *,
+    bearer: bool,
+    resource_metadata: str | None = None,
+) -> str:
+    """The challenges when DPoP is accepted (RFC 9449 §7.1): a `DPoP` challenge with `algs`, after the Bearer one
+    where Bearer is still accepted, both in one header value. The error goes on the challenge of the scheme the
+    client used (`error.scheme`), or on the DPoP one when Bearer is not accepted. `resource_metadata` goes on
+    each challenge (RFC 9728 §5.1)."""
+    on_dpop = error.scheme == "DPoP" or not bearer
+    params: list[tuple[str, str]] = [] if realm is None else [("realm", realm)]
+    if resource_metadata is not None:
+        params.append(("resource_metadata", resource_metadata))
+    params.append(("algs", " ".join(algorithms)))
+    if on_dpop and error.error is not None:
+        params.append(("error", error.error))
+        params.append(("error_description", error.description))
+    if on_dpop and isinstance(error, InsufficientScope):
+        params.append(("scope", " ".join(error.required_scopes)))
+    dpop = "DPoP " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
+    if not bearer:
+        return dpop
+    if not on_dpop:
+        return f"{www_authenticate(error, realm, resource_metadata)}, {dpop}"
+    plain = [] if realm is None else [("realm", realm)]
+    if resource_metadata is not None:
+        plain.append(("resource_metadata", resource_metadata))
+    bearer_challenge = "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in plain)
+    return (bearer_challenge if plain else "Bearer") + ", " + dpop
+
+
 def problem_body(error: AuthError, type_base: str) -> dict[str, Any]:
     """The default RFC 9457 problem-details body: fixed text only, never request input."""
     body: dict[str, Any] = {
@@ -92,9 +126,15 @@ class Renderer:
         error_body_hook: ErrorBodyHook | None,
         cors_allow_origins: Sequence[str] = (),
         resource_metadata: str | None = None,
+        dpop_algorithms: Sequence[str] = (),
+        bearer: bool = True,
     ) -> None:
+        """`dpop_algorithms`: the proof algorithms, when some issuer accepts DPoP (then challenges name the DPoP
+        scheme too); `bearer`: whether some issuer still accepts the Bearer scheme."""
         self.realm = realm
         self.resource_metadata = resource_metadata
+        self._dpop = tuple(dpop_algorithms)
+        self._bearer = bearer
         self.problem_type_base = problem_type_base
         self.error_body_hook = error_body_hook
         self._any_origin = "*" in cors_allow_origins
@@ -119,7 +159,16 @@ class Renderer:
         ]
         # A 403 `insufficient_role` has no RFC 6750 error code, but is still a Bearer challenge with the realm.
         if error.status_code in (401, 403) or error.error is not None:
-            headers.append(("www-authenticate", www_authenticate(error, self.realm, self.resource_metadata)))
+            challenge = (
+                dpop_challenges(
+                    error, self.realm, self._dpop, bearer=self._bearer, resource_metadata=self.resource_metadata
+                )
+                if self._dpop
+                else www_authenticate(error, self.realm, self.resource_metadata)
+            )
+            headers.append(("www-authenticate", challenge))
+        if isinstance(error, UseDPoPNonce):
+            headers.append(("dpop-nonce", error.nonce))
         if isinstance(error, JWKSUnavailable):
             headers.append(("retry-after", str(error.retry_after)))
         if origin is not None and (self._any_origin or origin in self._origins):
@@ -139,4 +188,4 @@ class Renderer:
 
 
 #: The headers of a refusal a page may read once they are exposed (RFC 9110 names them so).
-_EXPOSED = {"www-authenticate": "WWW-Authenticate", "retry-after": "Retry-After"}
+_EXPOSED = {"www-authenticate": "WWW-Authenticate", "retry-after": "Retry-After", "dpop-nonce": "DPoP-Nonce"}

@@ -13,10 +13,12 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._claim_path import TENANT, ClaimPath
 from ._fetch import check_key_url, redact_url
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
+from .dpop import DPOP_MODES
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
 from .principal import check_scopes
@@ -226,7 +228,7 @@ class Issuer:
 
     `issuer` is the exact `iss` (or several that share these keys). The claim policy fields left as None
     (`audience`, `algorithms`, `audience_claim`, `required_claims`, `required_claim_values`, `token_types`,
-    `role_claims`, `permission_claims`, `max_token_lifetime`) take the top-level `Settings` values. Each
+    `role_claims`, `permission_claims`, `max_token_lifetime`, `dpop`) take the top-level `Settings` values. Each
     issuer gets its own key cache, refresh limits and failure state; issuers with the same key source share one.
 
     A multi-tenant issuer is a template: `issuer` holds `{tenant}` once
@@ -250,9 +252,12 @@ class Issuer:
     max_token_lifetime: float | None = None
     tenants: Sequence[str] | str | None = None
     tenant_claim: str | None = None
+    dpop: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.dpop is not None:
+            _check_dpop_mode(self.dpop, "issuers[].dpop")
         if not isinstance(self.discovery, bool):
             raise ConfigurationError(f"issuers[].discovery must be true or false, got {self.discovery!r}")
         set_(self, "issuer", _as_tuple(self.issuer, "issuers[].issuer"))
@@ -313,6 +318,34 @@ class Issuer:
     def static_jwks(self) -> Mapping[str, Any] | None:
         """The static JWKS document, parsed, if this entry has one."""
         return self.jwks if isinstance(self.jwks, Mapping) else None  # parsed in __post_init__
+
+
+def _check_dpop_mode(value: object, where: str) -> None:
+    if value not in DPOP_MODES:
+        raise ConfigurationError(f"{where} must be one of {', '.join(DPOP_MODES)}, got {value!r}")
+
+
+def _check_public_base_url(value: object) -> None:
+    if value is None:
+        return
+    problem = None
+    if not isinstance(value, str):
+        problem = "not a string"
+    else:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  # raises for a port out of range
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "not an http(s) URL"
+        elif parts.query or parts.fragment or "@" in parts.netloc or value.endswith("?") or "#" in value:
+            problem = "has a query, a fragment or credentials"
+    if problem is not None:
+        raise ConfigurationError(
+            f"public_base_url: {value!r} is {problem}; give the application's external root as clients call it, "
+            "scheme://host[:port][/prefix] (e.g. 'https://api.example.com/v1')"
+        )
 
 
 #: How a key set is warmed when the app starts: not at all, best effort, or required to succeed.
@@ -435,6 +468,21 @@ class Settings:
     """`hook(KeyEvent)`, called for every key-management event (fetches, stale keys served, refreshes suppressed)."""
     revocation_hook: RevocationHook | None = dataclasses.field(default=None, compare=False)
     """`hook(principal) -> bool` (or async, ASGI only): True refuses the token with `token_revoked`."""
+    dpop: str = "off"
+    """DPoP (RFC 9449): `off` (the `DPoP` scheme is unknown), `allowed` (`Authorization: DPoP` with a proof, next
+    to Bearer; a token bound to a key, `cnf.jkt`, is refused as Bearer) or `required` (DPoP-bound tokens only).
+    An `Issuer` may set its own."""
+    dpop_algorithms: Sequence[str] = ("ES256", "ES384", "PS256", "RS256", "EdDSA")
+    """The `alg` values accepted for DPoP proofs (asymmetric only; `none` and HMAC are refused)."""
+    dpop_max_age: float = 300.0
+    """How old a DPoP proof's `iat` may be, in seconds (plus `leeway`; at most 3600)."""
+    public_base_url: str | None = None
+    """The application root's external URL as clients call it, `scheme://host[:port][/prefix]`, which a proof's
+    `htu` must name (followed by the route path). Unset: the scheme and `Host` the app sees, wrong behind a proxy
+    that terminates TLS or rewrites the host."""
+    dpop_nonce: bool = False
+    """Require a server nonce in DPoP proofs (RFC 9449 §8): a proof without the current one is refused with
+    `use_dpop_nonce` and a `DPoP-Nonce` header holding it."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once here, never later
@@ -451,6 +499,7 @@ class Settings:
         set_(self, "permission_claims", _claim_paths(self.permission_claims, "permission_claims"))
         set_(self, "rules", rules_from(self.rules))
         set_(self, "trusted_proxies", _as_tuple(self.trusted_proxies, "trusted_proxies"))
+        set_(self, "dpop_algorithms", _as_tuple(self.dpop_algorithms, "dpop_algorithms"))
         set_(self, "token_sources", _token_sources(self.token_sources, self.trusted_proxies))
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
@@ -572,6 +621,7 @@ class Settings:
                     "tokens meant for any API, set insecure_allow_any_audience=True"
                 )
         _check_algorithms(self.algorithms, "algorithms")
+        self._validate_dpop()
 
         seconds = (
             "leeway",
@@ -633,6 +683,21 @@ class Settings:
         if self.insecure_allow_any_audience:
             logger.warning("jwtguard: insecure_allow_any_audience is set; the 'aud' claim is not checked")
 
+    def _validate_dpop(self) -> None:
+        _check_dpop_mode(self.dpop, "dpop")
+        _check_algorithms(self.dpop_algorithms, "dpop_algorithms")
+        age = self.dpop_max_age
+        if isinstance(age, bool) or not isinstance(age, int | float) or not 0 < age <= 3600:
+            raise ConfigurationError(f"dpop_max_age must be between 0 and 3600 seconds, got {age!r}")
+        _check_public_base_url(self.public_base_url)
+        if self.dpop_nonce and all(entry.dpop == "off" for entry in self.trusted_issuers):
+            raise ConfigurationError("dpop_nonce needs dpop 'allowed' or 'required' (at the top level or an issuer)")
+
+    @property
+    def dpop_enabled(self) -> bool:
+        """True when some trusted issuer accepts DPoP (`dpop` is not "off" for it)."""
+        return any(entry.dpop != "off" for entry in self.trusted_issuers)
+
     # -- environment ------------------------------------------------------------------------------
 
     @classmethod
@@ -686,6 +751,7 @@ _BOOL_FIELDS = frozenset(
         "cors_preflight",
         "insecure_allow_any_issuer",
         "insecure_allow_any_audience",
+        "dpop_nonce",
     }
 )
 _FLOAT_FIELDS = frozenset(
@@ -698,6 +764,7 @@ _FLOAT_FIELDS = frozenset(
         "jwks_min_refresh_interval",
         "jwks_max_stale",
         "jwks_timeout",
+        "dpop_max_age",
     }
 )
 _INT_FIELDS = frozenset({"jwks_max_bytes", "max_token_bytes", "token_cache_size", "token_cache_max_bytes"})
@@ -715,6 +782,7 @@ _LIST_FIELDS = frozenset(
         "permission_claims",
         "token_sources",
         "trusted_proxies",
+        "dpop_algorithms",
     }
 )
 #: The claim policy settings an `Issuer` may set for itself; None there takes the top-level value.
@@ -728,6 +796,7 @@ _INHERITED = (
     "role_claims",
     "permission_claims",
     "max_token_lifetime",
+    "dpop",
 )
 
 

@@ -35,9 +35,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from .dpop import access_token_hash, jwk_thumbprint
 from .settings import Settings
 
-__all__ = ["DevIssuer", "KeyServer", "SigningKey", "generate_key"]
+__all__ = ["DevIssuer", "KeyServer", "SigningKey", "dpop_proof", "generate_key"]
 
 JWKS_PATH = "/.well-known/jwks.json"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -86,11 +87,63 @@ class SigningKey:
         jwk.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
         return jwk
 
+    def thumbprint(self) -> str:
+        """The RFC 7638 thumbprint of the public key: what a token bound to this key holds in `cnf.jkt`."""
+        return jwk_thumbprint(self.public_jwk())
+
     def sign(self, claims: Mapping[str, Any], headers: Mapping[str, Any] | None = None) -> str:
         """A compact JWS of `claims`. `headers` add to or override `kid`; a value of None removes one."""
         header = {"kid": self.kid, **(headers or {})}
         header = {name: value for name, value in header.items() if value is not None}
         return jwt.encode(dict(claims), self.private_key, algorithm=self.alg, headers=header)
+
+
+def dpop_proof(
+    key: SigningKey,
+    method: str,
+    url: str,
+    token: str | None = None,
+    *,
+    nonce: str | None = None,
+    jti: str | None = None,
+    iat: float | None = None,
+    headers: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> str:
+    """A DPoP proof (RFC 9449 §4.2) signed with `key` for a request of `method` to `url`: `typ` dpop+jwt, the
+    public key in `jwk`, a fresh `jti`, `iat` now, and with `token` its hash in `ath`. `headers` add to or replace
+    header parameters and `overrides` claims (None removes one), to make the proofs a server must refuse."""
+    public = key.public_jwk()
+    jwk = {name: public[name] for name in ("kty", "crv", "x", "y", "n", "e") if name in public}
+    claims: dict[str, Any] = {
+        "jti": jti or uuid.uuid4().hex,
+        "htm": method,
+        "htu": url,
+        "iat": int(time.time()) if iat is None else iat,
+    }
+    if token is not None:
+        claims["ath"] = access_token_hash(token)
+    if nonce is not None:
+        claims["nonce"] = nonce
+    for name, value in overrides.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    header: dict[str, Any] = {"typ": "dpop+jwt", "jwk": jwk, "kid": None, **(headers or {})}
+    header_alg = header.pop("alg", None)
+    if header_alg is not None and header_alg != key.alg:  # a proof that claims another alg than it is signed with
+        return _resigned_header(key.sign(claims, header), {"alg": header_alg})
+    return key.sign(claims, header)
+
+
+def _resigned_header(token: str, changes: Mapping[str, Any]) -> str:
+    """`token` with its header changed and the signature kept: invalid, on purpose."""
+    head, payload, signature = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    header.update(changes)
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{encoded}.{payload}.{signature}"
 
 
 def generate_key(alg: str = "RS256", kid: str | None = None) -> SigningKey:
@@ -340,6 +393,11 @@ class DevIssuer:
             self.keys = list(keys)
         self.server.jwks = {"keys": [key.public_jwk() for key in self.keys]}
 
+    def dpop_key(self, alg: str = "ES256") -> SigningKey:
+        """A new client key for DPoP proofs (never published: the client keeps it); `token(dpop_key=...)` binds
+        a token to it."""
+        return generate_key(alg, kid=f"dpop-{uuid.uuid4().hex[:8]}")
+
     def rotate(self, alg: str | None = None) -> SigningKey:
         """Put a new key first (it signs from now on); the old ones stay published."""
         new_key = generate_key(alg or self.key.alg)
@@ -397,9 +455,12 @@ class DevIssuer:
         *,
         key: SigningKey | None = None,
         headers: Mapping[str, Any] | None = None,
+        dpop_key: SigningKey | None = None,
         **claim_options: Any,
     ) -> str:
-        """A signed token; see `claims` for the options."""
+        """A signed token; see `claims` for the options. With `dpop_key`, bound to it (`cnf.jkt`, RFC 9449 §6.1)."""
+        if dpop_key is not None:
+            claim_options.setdefault("cnf", {"jkt": dpop_key.thumbprint()})
         return (key or self.key).sign(self.claims(**claim_options), headers)
 
     # -- the authorization code flow with PKCE --------------------------------------------------------

@@ -481,3 +481,26 @@ def test_settings_from_the_environment(issuer: DevIssuer) -> None:
     with pytest.raises(ConfigurationError, match="not a JSON object"):
         Settings.from_env({"JWTGUARD_ISSUER": issuer.issuer, "JWTGUARD_JWKS_URI": issuer.jwks_uri,
                            "JWTGUARD_RESOURCE": RESOURCE, "JWTGUARD_RESOURCE_METADATA": "{"})  # fmt: skip
+
+
+def test_with_dpop_the_document_names_proof_algorithms_and_each_challenge_the_metadata() -> None:
+    from jwtguard import Guard, Settings
+    from jwtguard.errors import TokenMissing
+
+    for mode, required in (("allowed", False), ("required", True)):
+        settings = Settings(
+            issuer="https://id.example.com",
+            jwks_uri="https://id.example.com/jwks",
+            resource="https://api.example.com/mcp",
+            dpop=mode,
+            dpop_algorithms=["ES256"],
+        )
+        guard = Guard(settings)
+        document = guard.resource_metadata()
+        assert document["dpop_signing_alg_values_supported"] == ["ES256"]
+        assert document["dpop_bound_access_tokens_required"] is required
+        challenge = dict(guard.render(TokenMissing()).headers)["www-authenticate"]
+        url = "https://api.example.com/.well-known/oauth-protected-resource/mcp"
+        expected = 1 if required else 2  # the DPoP challenge alone, or the Bearer one too
+        assert challenge.count(f'resource_metadata="{url}"') == expected
+        assert challenge.count("DPoP ") == 1
