@@ -11,6 +11,7 @@ from .errors import (
     AlgorithmNotAllowed,
     AudienceInvalid,
     AuthError,
+    CertificateBindingMismatch,
     ClaimInvalid,
     ClaimMissing,
     ConfigurationError,
@@ -18,6 +19,7 @@ from .errors import (
     FetchError,
     InsufficientRole,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidRequest,
     IssuerInvalid,
     JWKSUnavailable,
@@ -38,9 +40,11 @@ from .errors import (
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import (
+    Acr,
     AllOf,
     AnyOf,
     ClaimEquals,
+    MaxAge,
     Permissions,
     Principal,
     Roles,
@@ -58,12 +62,14 @@ if typing.TYPE_CHECKING:
     from .starlette import Authorize, RequireScopes, authorize, require_scopes
 
 __all__ = [
+    "Acr",
     "AlgorithmNotAllowed",
     "AllOf",
     "AnyOf",
     "AudienceInvalid",
     "AuthError",
     "Authorize",
+    "CertificateBindingMismatch",
     "ClaimEquals",
     "ClaimInvalid",
     "ClaimMissing",
@@ -79,6 +85,7 @@ __all__ = [
     "HttpxFetcher",
     "InsufficientRole",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidRequest",
     "Issuer",
     "IssuerInvalid",
@@ -90,6 +97,7 @@ __all__ = [
     "KeyEvent",
     "KeyNotFound",
     "KeySet",
+    "MaxAge",
     "Permissions",
     "Principal",
     "QuerySource",

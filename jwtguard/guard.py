@@ -25,9 +25,11 @@ from ._request import RequestInfo
 from ._token import ParsedToken, header_cache_size, issuer_candidates, parse_claims, parse_token
 from ._token_cache import KEY_CHARS, TokenCache
 from .bearer import AUTHORIZATION_HEADER, COMMON_PREFIXES, TokenSource, extract_bearer_token, query_has_access_token
+from .certificates import ClientCertificates, bound_thumbprint
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
+    CertificateBindingMismatch,
     ClaimInvalid,
     ConfigurationError,
     InvalidRequest,
@@ -73,6 +75,8 @@ class _Verified(NamedTuple):
     # (on the key set's clock) that snapshot needs no refresh: while both hold, `key` is still the key.
     snapshot: object
     snapshot_fresh_until: float
+    # The `cnf` `x5t#S256` of a certificate-bound token (RFC 8705 §3), checked against every request; else None.
+    binding: str | None
 
 
 def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
@@ -268,6 +272,7 @@ class Guard:
         self._requirements: tuple[Requirement, ...] = (
             (ScopeRequirement(self._required_scopes, where="required_scopes"),) if self._required_scopes else ()
         )
+        self._certificates = ClientCertificates(settings.client_cert_header, settings.trusted_proxies)
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
         # the time checks, revocation or scopes, and only while the key that verified it is still trusted.
@@ -340,12 +345,16 @@ class Guard:
     # -- token validation ---------------------------------------------------------------------------
 
     def authenticate(self, authorization: str | Sequence[str] | None) -> Principal:
-        """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch."""
-        return self._authenticate_sync(authorization)[0].principal
+        """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch.
+
+        A certificate-bound token is refused (`certificate_binding_mismatch`): without the request there is no
+        certificate to check it against; `check_request` has the request."""
+        return _unbound(self._authenticate_sync(authorization)[0])
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
-        """Validate the bearer token in `authorization`; never blocks the event loop."""
-        return (await self._authenticate_async(authorization))[0].principal
+        """Validate the bearer token in `authorization`; never blocks the event loop. Refuses a certificate-bound
+        token, as `authenticate` does."""
+        return _unbound((await self._authenticate_async(authorization))[0])
 
     # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
     # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
@@ -438,6 +447,7 @@ class Guard:
             raise
         try:
             scopes, exp, nbf, iat, roles, permissions = route.policy.check(header, claims, self._clock())
+            binding = bound_thumbprint(claims) if "cnf" in claims else None
         except AuthError as exc:
             exc.context = _context(parsed, token, claims)
             raise
@@ -451,7 +461,7 @@ class Guard:
         verified = tuple.__new__(
             _Verified,
             (
-                Principal._verified(claims, scopes, kid, alg, token, roles, permissions),
+                Principal._verified(claims, scopes, kid, alg, token, roles, permissions, self._clock),
                 route,
                 key,
                 kid,
@@ -463,6 +473,7 @@ class Guard:
                 exp + leeway,
                 snapshot,
                 snapshot.refresh_at if snapshot is not None else -math.inf,
+                binding,
             ),
         )
         return tuple.__new__(_Fresh, (token, verified))
@@ -484,7 +495,7 @@ class Guard:
         for requirement in self._requirements:
             requirement.check(verified.principal)
         if self._token_cache is not None:
-            self._token_cache.put(token, verified)
+            self._token_cache.put(token, verified, fast=verified.binding is None)
         return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
@@ -537,7 +548,11 @@ class Guard:
             return False
         snapshot = key_set.snapshot
         if snapshot is not None and self._token_cache is not None:
-            self._token_cache.put(token, entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at))
+            self._token_cache.put(
+                token,
+                entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at),
+                fast=entry.binding is None,
+            )
         return True
 
     def _still_valid(self, token: str, entry: _Verified, key: VerificationKey) -> bool:
@@ -705,7 +720,7 @@ class Guard:
         slot.referenced = True
         entry = slot.value
         # One unpacking instead of a field lookup per value: on a named tuple each lookup is a descriptor call.
-        principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until = entry
+        principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until, _ = entry
         if not valid_from <= self._clock() < valid_until:
             return None
         key_set = route.key_set
@@ -747,6 +762,8 @@ class Guard:
             else:
                 request, credentials = self._from_sources(request)
             verified, cached = self._authenticate_sync(credentials)
+            if verified.binding is not None:
+                self._certificates.check(verified.binding, request, verified.principal.token_context)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -779,6 +796,8 @@ class Guard:
                 verified, cached = await self._continue_async(step, credentials)
             else:
                 verified, cached = self._settle(step)
+            if verified.binding is not None:
+                self._certificates.check(verified.binding, request, verified.principal.token_context)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -922,6 +941,15 @@ class Guard:
         headers `cors_allow_origins` gives its origin (never on a WebSocket handshake: CORS does not apply)."""
         origin = None if request is None or request.method == "WEBSOCKET" else request.origin
         return self._renderer.render(error, origin)
+
+
+def _unbound(verified: _Verified) -> Principal:
+    if verified.binding is not None:
+        raise CertificateBindingMismatch(
+            "certificate-bound token checked without its request (Guard.authenticate)",
+            context=verified.principal.token_context,
+        )
+    return verified.principal
 
 
 def _revocation_failed(principal: Principal) -> TokenRevoked:
