@@ -21,7 +21,15 @@ from ._help import HELP, NOT_A_JWT
 from ._jose import verify_signature
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
-from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
+from .certificates import bound_thumbprint
+from .errors import (
+    AuthError,
+    CertificateBindingMismatch,
+    InsufficientScope,
+    InsufficientUserAuthentication,
+    JWKSUnavailable,
+    fingerprint,
+)
 from .guard import Guard, IssuerView
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
@@ -173,6 +181,13 @@ def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None 
     try:
         principal: Principal | None = guard.authenticate(authorization)
         verdict: AuthError | None = None
+    except CertificateBindingMismatch:  # every other check passed; only a request can present the certificate
+        principal, verdict = walked, None
+        thumbprint = bound_thumbprint(walked.claims) if walked is not None else None
+        diagnosis.hints.append(
+            f"the token is bound to a client certificate (cnf x5t#S256 {thumbprint}): every request must present it "
+            "over mTLS or through client_cert_header, else 401 certificate_binding_mismatch"
+        )
     except AuthError as exc:
         principal, verdict = None, exc
     if rule is not None and diagnosis.rule is not None:
@@ -247,6 +262,11 @@ def _check_rule(rule: Rule, principal: Principal | None, check: RuleCheck, steps
         check.met, check.code = False, exc.code
         if isinstance(exc, InsufficientScope):
             why = f"granted, scope {' '.join(exc.required_scopes)} would meet it"
+        elif isinstance(exc, InsufficientUserAuthentication):
+            asked = [f"acr_values {' '.join(exc.acr_values)}"] if exc.acr_values else []
+            asked += [f"max_age {exc.max_age}"] if exc.max_age is not None else []
+            acr, auth_time = (printable(str(principal.claims.get(name))) for name in ("acr", "auth_time"))
+            why = f"a sign-in with {' and '.join(asked)} would meet it (the token has acr {acr}, auth_time {auth_time})"
         else:
             why = f"the token has roles [{_names(principal.roles)}] and permissions [{_names(principal.permissions)}]"
         steps["rule"] = Step("rule", "fail", f"{matched}: not met; {why}", exc.code)

@@ -7,6 +7,9 @@ import asyncio
 import base64
 import datetime
 import hashlib
+import json
+import subprocess
+import sys
 from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import quote
@@ -334,3 +337,16 @@ def test_bound_tokens_never_take_the_fast_path(issuer: DevIssuer, cached_guard: 
     assert cached_guard.accept_cached("Bearer " + unbound, None, describe, None) is not None
     assert cached_guard.accept_cached("Bearer " + bound, None, describe, None) is None
     assert cached_guard.accept_cached(b"Bearer " + bound.encode(), None, describe, None) is None
+
+
+def test_verify_says_a_bound_token_needs_its_certificate(issuer: DevIssuer) -> None:
+    token = issuer.token(cnf={"x5t#S256": thumbprint(CLIENT)})
+    result = subprocess.run(
+        [sys.executable, "-m", "jwtguard", "verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience,
+         "--jwks-uri", issuer.jwks_uri, "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert report["valid"] is True
+    assert any(thumbprint(CLIENT) in hint and "certificate_binding_mismatch" in hint for hint in report["hints"])

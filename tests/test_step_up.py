@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -275,3 +280,27 @@ def test_route_helper_answers_the_same(issuer: DevIssuer) -> None:
         assert response.status_code == 401
         assert 'acr_values="phrh"' in challenge(response)
         assert get(url + "/helper", issuer.token(acr="phrh")).status_code == 200
+
+
+# -- `jwtguard verify` ---------------------------------------------------------------------------------------------
+
+
+def test_verify_shows_the_step_up_a_rule_asks_for(issuer: DevIssuer, tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"rules": ["GET /payments/* acr:phrh & max_age:300"]}))
+    token = issuer.token(acr="phr", auth_time=int(time.time()) - 900)
+    result = subprocess.run(
+        [sys.executable, "-m", "jwtguard", "verify", token, "--issuer", issuer.issuer, "--audience", issuer.audience,
+         "--jwks-uri", issuer.jwks_uri, "--settings", str(settings), "--path", "/payments/1", "--json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert (report["code"], report["status"], report["failing_step"]) == (
+        "insufficient_user_authentication",
+        401,
+        "rule",
+    )
+    assert (report["rule"]["met"], report["rule"]["code"]) == (False, "insufficient_user_authentication")
+    [rule] = [step for step in report["steps"] if step["name"] == "rule"]
+    assert "a sign-in with acr_values phrh and max_age 300 would meet it" in rule["detail"]
