@@ -2,7 +2,8 @@
 
 Checks run in a fixed order and stop at the first failure, each with its own code:
 structure → `alg` allow-list → key by `kid` (and `alg` fits the key) → signature → `exp`/`nbf`/`iat`
-→ `iss` → `aud` → required claims → required scopes. No claim is read for a decision before the
+→ `iss` → `aud` → required claims → required scopes, and per request the client certificate of a certificate-bound
+token (`cnf.x5t#S256`, RFC 8705) and the route's requirement. No claim is read for a decision before the
 signature verifies. Key lookup is the only I/O and has a sync and an async face.
 """
 
