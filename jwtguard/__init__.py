@@ -12,6 +12,7 @@ from .errors import (
     AlgorithmNotAllowed,
     AudienceInvalid,
     AuthError,
+    CertificateBindingMismatch,
     ClaimInvalid,
     ClaimMissing,
     ConfigurationError,
@@ -23,6 +24,7 @@ from .errors import (
     FetchError,
     InsufficientRole,
     InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidRequest,
     IssuerInvalid,
     JWKSUnavailable,
@@ -44,9 +46,11 @@ from .errors import (
 from .guard import Guard
 from .jwks import FetchedKeys, Fetcher, FetchResponse, HttpxFetcher, KeyEvent, KeySet, VerificationKey
 from .principal import (
+    Acr,
     AllOf,
     AnyOf,
     ClaimEquals,
+    MaxAge,
     Permissions,
     Principal,
     Roles,
@@ -64,12 +68,14 @@ if typing.TYPE_CHECKING:
     from .starlette import Authorize, RequireScopes, authorize, require_scopes
 
 __all__ = [
+    "Acr",
     "AlgorithmNotAllowed",
     "AllOf",
     "AnyOf",
     "AudienceInvalid",
     "AuthError",
     "Authorize",
+    "CertificateBindingMismatch",
     "ClaimEquals",
     "ClaimInvalid",
     "ClaimMissing",
@@ -89,6 +95,7 @@ __all__ = [
     "HttpxFetcher",
     "InsufficientRole",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidRequest",
     "Issuer",
     "IssuerInvalid",
@@ -100,6 +107,7 @@ __all__ = [
     "KeyEvent",
     "KeyNotFound",
     "KeySet",
+    "MaxAge",
     "MemoryReplayStore",
     "NonceIssuer",
     "Permissions",

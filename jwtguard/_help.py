@@ -112,6 +112,22 @@ HELP: dict[str, Help] = {
         ),
         "grant the role or permission in the identity provider, or fix the claim path or the requirement",
     ),
+    "insufficient_user_authentication": Help(
+        (
+            "the route asks for a stronger sign-in (acr) than the user performed",
+            "the user signed in longer ago than the route's max_age, or the token has no auth_time",
+            "the identity provider does not put acr or auth_time in access tokens",
+        ),
+        "sign the user in again with the challenge's acr_values and max_age; make the provider issue acr and auth_time",
+    ),
+    "certificate_binding_mismatch": Help(
+        (
+            "the token is bound to a client certificate (cnf x5t#S256) and the request came without it",
+            "the client used another certificate than the one the token was issued for",
+            "a TLS-terminating proxy does not forward the certificate, or is not in trusted_proxies",
+        ),
+        "send the token over mTLS with its certificate; set client_cert_header and trusted_proxies behind a proxy",
+    ),
     "cross_site_request": Help(
         (
             "a page on another site (or another port or scheme) sent an unsafe request with the token cookie",

@@ -30,18 +30,23 @@ class Slot(Generic[_V]):
     """One entry: the token, its value, its estimated size, and whether it was read since eviction last
     looked at it; and the `Authorization` value that carries the token as most clients send it
     (`Bearer <token>`), as text and as bytes, so that the adapters' hot path recognises a header with one
-    comparison and an ASGI header without decoding it. A token that must not be accepted as a bearer token
-    without more checks (bound to a DPoP key) gets empty headers, which no request's header equals."""
+    comparison and an ASGI header without decoding it; None for a token that hot path must not serve."""
 
     __slots__ = ("header", "header_bytes", "referenced", "size", "token", "value")
+
+    header: str | None
+    header_bytes: bytes | None
 
     def __init__(self, token: str, value: _V, size: int, fast: bool = True) -> None:
         self.token = token
         self.value = value
         self.size = size
         self.referenced = False
-        self.header = "Bearer " + token if fast else ""
-        self.header_bytes = self.header.encode("ascii", "replace")  # a parsed token is ASCII
+        if fast:
+            self.header = "Bearer " + token
+            self.header_bytes = self.header.encode("ascii", "replace")  # a parsed token is ASCII
+        else:  # no header equals None: the hot path misses, and the guard's full path decides
+            self.header = self.header_bytes = None
 
 
 class TokenCache(Generic[_V]):
@@ -76,8 +81,9 @@ class TokenCache(Generic[_V]):
         slot.referenced = True
         return slot.value
 
-    def put(self, token: str, value: _V, fast: bool = True) -> None:
-        """Keep `value` for `token`; `fast=False` keeps it from the adapters' header comparison (see `Slot`)."""
+    def put(self, token: str, value: _V, *, fast: bool = True) -> None:
+        """Keep `value` for `token`; `fast=False` keeps it from the adapters' hot path (a certificate-bound token,
+        whose request must be looked at on every hit)."""
         size = entry_size(token)
         if size > self.max_bytes:
             return  # larger than the whole cache: not kept

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,8 +24,17 @@ from ._jose import verify_signature
 from ._request import RequestInfo
 from ._token import ParsedToken, parse_claims, parse_token
 from .bearer import extract_bearer_token
+from .certificates import bound_thumbprint
 from .dpop import jwk_thumbprint
-from .errors import AuthError, InsufficientScope, JWKSUnavailable, fingerprint
+from .errors import (
+    AuthError,
+    CertificateBindingMismatch,
+    DPoPRequired,
+    InsufficientScope,
+    InsufficientUserAuthentication,
+    JWKSUnavailable,
+    fingerprint,
+)
 from .guard import Guard, IssuerView
 from .principal import Principal, require, scopes_from_claims
 from .rules import Rule
@@ -177,6 +187,24 @@ def diagnose(guard: Guard, token: str, *, method: str = "GET", path: str | None 
     try:
         principal: Principal | None = guard.authenticate(authorization)
         verdict: AuthError | None = None
+    except CertificateBindingMismatch:  # every other check passed; only a request can present the certificate
+        principal, verdict = walked, None
+        thumbprint = bound_thumbprint(walked.claims) if walked is not None else None
+        diagnosis.hints.append(
+            f"the token is bound to a client certificate (cnf x5t#S256 {thumbprint}): every request must present it "
+            "over mTLS or through client_cert_header, else 401 certificate_binding_mismatch"
+        )
+    except DPoPRequired as exc:
+        cnf = walked.claims.get("cnf") if walked is not None else None
+        jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+        if not isinstance(jkt, str):  # the issuer requires DPoP of every token: that is the verdict
+            principal, verdict = None, exc
+        else:  # every other check passed; only a request with a DPoP proof can use the token
+            principal, verdict = walked, None
+            diagnosis.hints.append(
+                f"the token is bound to a DPoP key (cnf jkt {printable(jkt)}): every request must send it as "
+                "'Authorization: DPoP <token>' with a proof made by that key (check one with --dpop-proof)"
+            )
     except AuthError as exc:
         principal, verdict = None, exc
     if rule is not None and diagnosis.rule is not None:
@@ -302,6 +330,11 @@ def _check_rule(rule: Rule, principal: Principal | None, check: RuleCheck, steps
         check.met, check.code = False, exc.code
         if isinstance(exc, InsufficientScope):
             why = f"granted, scope {' '.join(exc.required_scopes)} would meet it"
+        elif isinstance(exc, InsufficientUserAuthentication):
+            asked = [f"acr_values {' '.join(exc.acr_values)}"] if exc.acr_values else []
+            asked += [f"max_age {exc.max_age}"] if exc.max_age is not None else []
+            acr, auth_time = (printable(str(principal.claims.get(name))) for name in ("acr", "auth_time"))
+            why = f"a sign-in with {' and '.join(asked)} would meet it (the token has acr {acr}, auth_time {auth_time})"
         else:
             why = f"the token has roles [{_names(principal.roles)}] and permissions [{_names(principal.permissions)}]"
         steps["rule"] = Step("rule", "fail", f"{matched}: not met; {why}", exc.code)

@@ -23,6 +23,8 @@
         ├── DPoPReplayed            401  the DPoP proof was used before (`invalid_dpop_proof`)
         ├── DPoPRequired            401  a DPoP-bound token sent as Bearer, or Bearer where DPoP is required
         ├── UseDPoPNonce            401  the proof lacks the server's current nonce (`use_dpop_nonce`, `DPoP-Nonce`)
+        ├── CertificateBindingMismatch  401  a certificate-bound token without its client certificate (RFC 8705 §3)
+        ├── InsufficientUserAuthentication  401  the user's sign-in is too weak or too old (RFC 9470 step-up)
         ├── InsufficientScope       403  valid token, scopes lacking
         ├── InsufficientRole        403  valid token, a role, permission or claim value lacking (no `error` attribute)
         ├── CrossSiteRequest        403  a cookie-carried token on an unsafe request from another site (CSRF)
@@ -47,6 +49,7 @@ __all__ = [
     "AlgorithmNotAllowed",
     "AudienceInvalid",
     "AuthError",
+    "CertificateBindingMismatch",
     "ClaimInvalid",
     "ClaimMissing",
     "ConfigurationError",
@@ -58,6 +61,7 @@ __all__ = [
     "FetchError",
     "InsufficientRole",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidRequest",
     "IssuerInvalid",
     "JWKSUnavailable",
@@ -381,6 +385,45 @@ class UseDPoPNonce(AuthError):
     def __init__(self, reason: str | None = None, *, nonce: str, context: TokenContext | None = None) -> None:
         self.nonce = nonce
         super().__init__(reason, context=context)
+
+
+class CertificateBindingMismatch(AuthError):
+    """Raised when a verified token is bound to a client certificate (`cnf` with `x5t#S256`, RFC 8705 §3) and the
+    request presented no certificate, or another one: the TLS connection's own, or one a trusted proxy forwarded.
+
+    A bound token is only as good as the key that comes with it: whoever copied the token alone must not use it.
+    """
+
+    code = "certificate_binding_mismatch"
+    title = "Certificate-bound token without its certificate"
+    description = "The access token is bound to a client certificate that this request did not present."
+
+
+class InsufficientUserAuthentication(AuthError):
+    """Raised when the token is valid but the user's authentication does not meet a step-up requirement
+    (`Acr`, `MaxAge`): the `acr` claim is not one of the required values, or `auth_time` is absent or too old.
+
+    RFC 9470 §3: the challenge carries `acr_values` (space-separated, in order of preference) and/or `max_age`
+    (seconds), for the client to send the user back to the authorization server with them.
+    """
+
+    code = "insufficient_user_authentication"
+    error = "insufficient_user_authentication"
+    title = "Insufficient user authentication"
+    description = "A stronger or more recent user authentication is required."
+
+    def __init__(
+        self,
+        acr_values: Sequence[str] = (),
+        max_age: int | None = None,
+        reason: str | None = None,
+        *,
+        context: TokenContext | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> None:
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
+        super().__init__(reason, context=context, details=details)
 
 
 class InsufficientScope(AuthError):

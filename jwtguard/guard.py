@@ -2,7 +2,8 @@
 
 Checks run in a fixed order and stop at the first failure, each with its own code:
 structure → `alg` allow-list → key by `kid` (and `alg` fits the key) → signature → `exp`/`nbf`/`iat`
-→ `iss` → `aud` → required claims → required scopes. No claim is read for a decision before the
+→ `iss` → `aud` → required claims → required scopes, and per request the client certificate of a certificate-bound
+token (`cnf.x5t#S256`, RFC 8705) and the route's requirement. No claim is read for a decision before the
 signature verifies. Key lookup is the only I/O and has a sync and an async face.
 """
 
@@ -33,10 +34,12 @@ from .bearer import (
     query_has_access_token,
     uses_dpop_scheme,
 )
+from .certificates import ClientCertificates, bound_thumbprint
 from .dpop import MemoryReplayStore, NonceIssuer, ProofVerifier, ReplayStore, request_url
 from .errors import (
     AlgorithmNotAllowed,
     AuthError,
+    CertificateBindingMismatch,
     ClaimInvalid,
     ConfigurationError,
     DPoPProofInvalid,
@@ -85,6 +88,8 @@ class _Verified(NamedTuple):
     # (on the key set's clock) that snapshot needs no refresh: while both hold, `key` is still the key.
     snapshot: object
     snapshot_fresh_until: float
+    # The `cnf` `x5t#S256` of a certificate-bound token (RFC 8705 §3), checked against every request; else None.
+    binding: str | None
 
 
 def guard_from(settings: Settings | None, guard: Guard | None) -> Guard:
@@ -307,6 +312,7 @@ class Guard:
         self._requirements: tuple[Requirement, ...] = (
             (ScopeRequirement(self._required_scopes, where="required_scopes"),) if self._required_scopes else ()
         )
+        self._certificates = ClientCertificates(settings.client_cert_header, settings.trusted_proxies)
         self._max_token_bytes = settings.max_token_bytes
         # Verified tokens by their exact text: a repeated token skips parsing and the signature, but not
         # the time checks, revocation or scopes, and only while the key that verified it is still trusted.
@@ -408,18 +414,20 @@ class Guard:
         """Validate the bearer token in `authorization`; may block this thread on a JWKS fetch.
 
         With DPoP on, a token bound to a key (or any, where DPoP is required) is refused: the proof is in
-        another header, which `check_request` reads."""
+        another header, which `check_request` reads. A certificate-bound token is refused likewise
+        (`certificate_binding_mismatch`): there is no certificate to check it against without the request."""
         verified = self._authenticate_sync(authorization)[0]
         if self._dpop is not None:
             self._check_dpop(None, authorization, verified)
-        return verified.principal
+        return _unbound(verified)
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
-        """Validate the bearer token in `authorization`; never blocks the event loop. DPoP as `authenticate`."""
+        """Validate the bearer token in `authorization`; never blocks the event loop. DPoP and certificate-bound
+        tokens as `authenticate`."""
         verified = (await self._authenticate_async(authorization))[0]
         if self._dpop is not None:
             self._check_dpop(None, authorization, verified)
-        return verified.principal
+        return _unbound(verified)
 
     # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
     # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
@@ -514,6 +522,12 @@ class Guard:
             raise
         try:
             scopes, exp, nbf, iat, roles, permissions = route.policy.check(header, claims, self._clock())
+            binding = None
+            if "cnf" in claims:
+                binding = bound_thumbprint(claims)
+                if self._dpop is None and _bound_key(claims) is not None:
+                    # RFC 9449 §7.2: a token bound to a key is never a bearer token, DPoP on or off here.
+                    raise DPoPRequired("a token bound to a DPoP key (cnf.jkt), and dpop is 'off' for every issuer")
         except AuthError as exc:
             exc.context = _context(parsed, token, claims)
             raise
@@ -527,7 +541,7 @@ class Guard:
         verified = tuple.__new__(
             _Verified,
             (
-                Principal._verified(claims, scopes, kid, alg, token, roles, permissions),
+                Principal._verified(claims, scopes, kid, alg, token, roles, permissions, self._clock),
                 route,
                 key,
                 kid,
@@ -539,6 +553,7 @@ class Guard:
                 exp + leeway,
                 snapshot,
                 snapshot.refresh_at if snapshot is not None else -math.inf,
+                binding,
             ),
         )
         return tuple.__new__(_Fresh, (token, verified))
@@ -560,7 +575,7 @@ class Guard:
         for requirement in self._requirements:
             requirement.check(verified.principal)
         if self._token_cache is not None:
-            self._token_cache.put(token, verified, self._dpop is None or self._bearer_may_pass(verified))
+            self._token_cache.put(token, verified, fast=self._fast_slot(verified))
         return verified, False
 
     def _revocation_sync(self, principal: Principal) -> object:
@@ -616,7 +631,7 @@ class Guard:
             self._token_cache.put(
                 token,
                 entry._replace(snapshot=snapshot, snapshot_fresh_until=snapshot.refresh_at),
-                self._dpop is None or self._bearer_may_pass(entry),
+                fast=self._fast_slot(entry),
             )
         return True
 
@@ -787,7 +802,7 @@ class Guard:
         slot.referenced = True
         entry = slot.value
         # One unpacking instead of a field lookup per value: on a named tuple each lookup is a descriptor call.
-        principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until = entry
+        principal, route, _, _, _, _, _, _, valid_from, valid_until, snapshot, fresh_until, _ = entry
         now = self._clock()
         if not valid_from <= now < valid_until:
             return None
@@ -837,6 +852,8 @@ class Guard:
             verified, cached = self._authenticate_sync(credentials)
             if self._dpop is not None:
                 self._check_dpop(request, credentials, verified)
+            if verified.binding is not None:
+                self._certificates.check(verified.binding, request, verified.principal.token_context)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -873,6 +890,8 @@ class Guard:
                 verified, cached = self._settle(step)
             if self._dpop is not None:
                 self._check_dpop(request, credentials, verified)
+            if verified.binding is not None:
+                self._certificates.check(verified.binding, request, verified.principal.token_context)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -924,6 +943,11 @@ class Guard:
         except AuthError as exc:
             exc.context = verified.principal.token_context
             raise
+
+    def _fast_slot(self, verified: _Verified) -> bool:
+        """Whether the adapters' hot path may serve this token from the cache: not a certificate-bound one (its
+        request's certificate is checked on every hit), nor, with DPoP on, one `_bearer_may_pass` keeps out."""
+        return verified.binding is None and (self._dpop is None or self._bearer_may_pass(verified))
 
     @staticmethod
     def _bearer_may_pass(verified: _Verified) -> bool:
@@ -1081,6 +1105,15 @@ def _bound_key(claims: Mapping[str, Any]) -> str | None:
     if not isinstance(jkt, str) or not jkt:
         raise ClaimInvalid("'cnf.jkt' is not a thumbprint string", claim="cnf")
     return jkt
+
+
+def _unbound(verified: _Verified) -> Principal:
+    if verified.binding is not None:
+        raise CertificateBindingMismatch(
+            "certificate-bound token checked without its request (Guard.authenticate)",
+            context=verified.principal.token_context,
+        )
+    return verified.principal
 
 
 def _revocation_failed(principal: Principal) -> TokenRevoked:

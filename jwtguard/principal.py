@@ -4,17 +4,21 @@
 protocol. The requirements are small objects that check a `Principal` and raise the refusal:
 
     Scopes, Roles, Permissions, ClaimEquals     one kind of fact each
+    Acr, MaxAge                                 how, and how recently, the user signed in (RFC 9470 step-up)
     AllOf (a & b), AnyOf (a | b)                their combinations
     parse_requirement("scope:a | role:b", ...)  the same, written as text (settings, environment, command line)
 
 A requirement that scopes alone can meet is refused with 403 `insufficient_scope` and names those scopes in the
-challenge (RFC 6750 §3.1); any other with 403 `insufficient_role`, whose challenge has no `error` attribute.
+challenge (RFC 6750 §3.1); one that a new sign-in alone can meet (`Acr`, `MaxAge`, and what the token already
+meets) with 401 `insufficient_user_authentication` naming `acr_values` and `max_age` (RFC 9470 §3); any other with
+403 `insufficient_role`, whose challenge has no `error` attribute.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -25,16 +29,19 @@ from .errors import (
     ConfigurationError,
     InsufficientRole,
     InsufficientScope,
+    InsufficientUserAuthentication,
     TokenContext,
     TokenMissing,
 )
 
 __all__ = [
     "UNAUTHENTICATED_REASON",
+    "Acr",
     "AllOf",
     "AnyOf",
     "BaseRequirement",
     "ClaimEquals",
+    "MaxAge",
     "Permissions",
     "Principal",
     "Requirement",
@@ -91,12 +98,15 @@ class Principal:
     `request.auth.scopes` and `@requires(...)` work with it unchanged.
     """
 
-    __slots__ = ("_context", "_context_of", "claims", "permissions", "roles", "scopes")
+    __slots__ = ("_context", "_context_of", "claims", "clock", "permissions", "roles", "scopes")
 
     claims: Mapping[str, Any]
     scopes: frozenset[str]
     roles: frozenset[str]
     permissions: frozenset[str]
+    #: The wall clock the token's times were checked against (the guard's `clock`), for requirements that
+    #: compare a time claim with now (`MaxAge`).
+    clock: Callable[[], float]
 
     def __init__(
         self,
@@ -106,8 +116,10 @@ class Principal:
         *,
         roles: Iterable[str] = (),
         permissions: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.claims = MappingProxyType(dict(claims))
+        self.clock = clock
         self._context: TokenContext | None = token_context or TokenContext(verified=True)
         self._context_of: tuple[str | None, str, str] | None = None
         if scopes is None:
@@ -128,6 +140,7 @@ class Principal:
         token: str,
         roles: frozenset[str] = _NO_NAMES,
         permissions: frozenset[str] = _NO_NAMES,
+        clock: Callable[[], float] = time.time,
     ) -> Principal:
         # For the guard, on every newly verified token: `claims` is a dict it parsed itself and hands over, so
         # no defensive copy, and the sets are its own frozensets (shared empty ones when none are configured).
@@ -138,6 +151,7 @@ class Principal:
         principal.scopes = scopes
         principal.roles = roles
         principal.permissions = permissions
+        principal.clock = clock
         principal._context = None
         principal._context_of = (kid, alg, token)
         return principal
@@ -271,8 +285,13 @@ class Requirement(Protocol):
 # The precedence of a requirement's text form, for placing parentheses: a single term binds tightest.
 _TERM, _AND, _OR = 2, 1, 0
 # A requirement reduced to what it means, for `==` and `hash`: a term ("scope", name), ("role", name),
-# ("permission", name), ("claim", segments, value), or ("all" | "any", frozenset of those), flattened.
+# ("permission", name), ("claim", segments, value), ("acr", value), ("max_age", seconds), or ("all" | "any",
+# frozenset of those), flattened.
 _Meaning = tuple[Any, ...]
+# What a new sign-in must bring to meet a requirement: `acr` values (one of them, in order of preference) and a
+# `max_age` in seconds; ((), None) when the token already meets it.
+_StepUp = tuple[tuple[str, ...], int | None]
+_NO_STEP_UP: _StepUp = ((), None)
 
 
 def _combined(operator: str, meanings: Iterable[_Meaning]) -> _Meaning:
@@ -311,6 +330,11 @@ class BaseRequirement:
         scopes would. Lists every scope the requirement names on the path taken, as RFC 6750's `scope` does."""
         return () if self._met(principal) else None
 
+    def _step_up(self, principal: Principal) -> _StepUp | None:
+        """What a new sign-in must bring (`acr` values, `max_age`) to meet this requirement given the token's other
+        facts; None when no sign-in would."""
+        return _NO_STEP_UP if self._met(principal) else None
+
     def _refusal(self, principal: Principal) -> AuthError:
         text = str(self)
         scopes = self._scope_fix(principal)
@@ -320,6 +344,16 @@ class BaseRequirement:
                 f"token does not meet {text}",
                 context=principal.token_context,
                 details={"required": text, "granted_scopes": sorted(principal.scopes)},
+            )
+        step_up = self._step_up(principal)
+        if step_up is not None and step_up != _NO_STEP_UP:
+            acr_values, max_age = step_up
+            return InsufficientUserAuthentication(
+                acr_values,
+                max_age,
+                f"token does not meet {text}",
+                context=principal.token_context,
+                details={"required": text, "acr": principal.claims.get("acr"), "auth_time": _auth_time(principal)},
             )
         return InsufficientRole(
             text,
@@ -540,6 +574,99 @@ class ClaimEquals(BaseRequirement):
         return f"ClaimEquals({', '.join(map(repr, (self.path.text, *self.values)))})"
 
 
+def _auth_time(principal: Principal) -> float | None:
+    """The `auth_time` claim (RFC 9068 §2.2.1, OIDC Core §2) as a number, None when absent; 401 `claim_invalid`
+    when it is not a NumericDate."""
+    value = principal.claims.get("auth_time")
+    if value is None:
+        return None
+    if type(value) is int or type(value) is float:
+        return float(value)
+    raise ClaimInvalid(
+        f"claim 'auth_time' is {kind(value)}, not a NumericDate", context=principal.token_context, claim="auth_time"
+    )
+
+
+class Acr(BaseRequirement):
+    """The `acr` claim (the authentication context class of the user's sign-in) is one of `values`, compared
+    exactly; else 401 `insufficient_user_authentication` with `acr_values` in the challenge (RFC 9470), in the
+    order given here (the first is the one the client should ask for). An `acr` that is not a string is 401
+    `claim_invalid`.
+
+        Acr("urn:mace:incommon:iap:silver", "urn:mace:incommon:iap:gold")    text: acr:VALUE | acr:VALUE
+    """
+
+    __slots__ = ("_allowed", "values")
+
+    values: tuple[str, ...]
+    _allowed: frozenset[str]
+
+    def __init__(self, *values: str, where: str | None = None) -> None:
+        where = where or "Acr"
+        if not values:
+            raise ConfigurationError(f"{where}: name at least one acr value")
+        for value in values:
+            # RFC 9470 §3: acr_values is a space-separated list, so a value holds no whitespace.
+            if not isinstance(value, str) or not value or _CONTROL.search(value) or any(c.isspace() for c in value):
+                raise ConfigurationError(
+                    f"{where}: {value!r} is not an acr value (a non-empty string without spaces or control characters)"
+                )
+        self.values = tuple(dict.fromkeys(values))
+        self._allowed = frozenset(self.values)
+        self._meaning = _combined("any", (("acr", value) for value in self.values))
+
+    def _met(self, principal: Principal) -> bool:
+        value = principal.claims.get("acr")
+        if value is None:
+            return False
+        if isinstance(value, str):
+            return value in self._allowed
+        raise ClaimInvalid(f"claim 'acr' is {kind(value)}, not a string", context=principal.token_context, claim="acr")
+
+    def _step_up(self, principal: Principal) -> _StepUp | None:
+        return _NO_STEP_UP if self._met(principal) else (self.values, None)
+
+    def _text(self) -> tuple[str, int]:
+        text = " | ".join(f"acr:{_quoted(value)}" for value in self.values)
+        return text, _TERM if len(self.values) == 1 else _OR
+
+    def __repr__(self) -> str:
+        return f"Acr({', '.join(map(repr, self.values))})"
+
+
+class MaxAge(BaseRequirement):
+    """The user signed in at most `seconds` ago: the `auth_time` claim is present and the guard's clock, less
+    `auth_time`, is at most `seconds`; else 401 `insufficient_user_authentication` with `max_age` in the challenge
+    (RFC 9470). An `auth_time` that is not a number is 401 `claim_invalid`.
+
+        MaxAge(300)    text: max_age:300
+    """
+
+    __slots__ = ("seconds",)
+
+    seconds: int
+
+    def __init__(self, seconds: int, *, where: str | None = None) -> None:
+        where = where or "MaxAge"
+        if type(seconds) is not int or seconds < 0:
+            raise ConfigurationError(f"{where}: {seconds!r} is not a number of seconds (an integer, 0 or more)")
+        self.seconds = seconds
+        self._meaning = ("max_age", seconds)
+
+    def _met(self, principal: Principal) -> bool:
+        auth_time = _auth_time(principal)
+        return auth_time is not None and principal.clock() - auth_time <= self.seconds
+
+    def _step_up(self, principal: Principal) -> _StepUp | None:
+        return _NO_STEP_UP if self._met(principal) else ((), self.seconds)
+
+    def _text(self) -> tuple[str, int]:
+        return f"max_age:{self.seconds}", _TERM
+
+    def __repr__(self) -> str:
+        return f"MaxAge({self.seconds!r})"
+
+
 class _Combination(BaseRequirement):
     __slots__ = ("requirements",)
 
@@ -557,7 +684,7 @@ class _Combination(BaseRequirement):
         for requirement in requirements:
             if not isinstance(requirement, BaseRequirement):
                 raise ConfigurationError(
-                    f"{name} combines Scopes, Roles, Permissions, ClaimEquals, AllOf and AnyOf, "
+                    f"{name} combines Scopes, Roles, Permissions, ClaimEquals, Acr, MaxAge, AllOf and AnyOf, "
                     f"not {type(requirement).__name__}"
                 )
             if isinstance(requirement, Scopes) and not requirement.scopes:
@@ -604,6 +731,23 @@ class AllOf(_Combination):
             scopes.extend(fix)
         return tuple(dict.fromkeys(scopes))
 
+    def _step_up(self, principal: Principal) -> _StepUp | None:
+        # Every part at once: the acr values all the parts accept (in the first part's order), the shortest age.
+        acr_values: tuple[str, ...] | None = None
+        max_age: int | None = None
+        for requirement in self.requirements:
+            fix = requirement._step_up(principal)
+            if fix is None:
+                return None
+            values, age = fix
+            if values:
+                acr_values = values if acr_values is None else tuple(v for v in acr_values if v in values)
+                if not acr_values:
+                    return None  # no one sign-in has two acr values
+            if age is not None:
+                max_age = age if max_age is None else min(max_age, age)
+        return acr_values or (), max_age
+
 
 class AnyOf(_Combination):
     """At least one of `requirements` (also `a | b`), tried in order until one is met."""
@@ -627,10 +771,20 @@ class AnyOf(_Combination):
                 return fix
         return None
 
+    def _step_up(self, principal: Principal) -> _StepUp | None:
+        if self._met(principal):
+            return _NO_STEP_UP
+        fixes = [fix for requirement in self.requirements if (fix := requirement._step_up(principal)) is not None]
+        if not fixes:
+            return None
+        if all(age is None for _, age in fixes):  # `acr:a | acr:b`: any of them, in the order written
+            return tuple(dict.fromkeys(value for values, _ in fixes for value in values)), None
+        return fixes[0]  # the first branch that a sign-in can meet
+
 
 # -- the text form -----------------------------------------------------------------------------------------
 
-_KINDS = ("scope", "role", "permission", "claim")
+_KINDS = ("scope", "role", "permission", "claim", "acr", "max_age")
 # What ends a bare name in the text form; a name holding one of these (or nothing) is written in quotes.
 _DELIMITERS = frozenset('&|()"')
 _PATH_ENDS = frozenset("&|()=")
@@ -656,13 +810,15 @@ def _quoted(name: str) -> str:
 def parse_requirement(text: str, where: str) -> BaseRequirement:
     """The requirement written `text`, or `ConfigurationError` naming `where` and the position.
 
-    Terms are `scope:NAME`, `role:NAME`, `permission:NAME` and `claim:PATH=VALUE` (PATH as in `ClaimEquals`);
-    `&` binds tighter than `|`; parentheses group; spaces around operators are ignored. A name or value with
-    spaces or one of `&|()"` is written in double quotes, with `\\"` and `\\\\` inside:
+    Terms are `scope:NAME`, `role:NAME`, `permission:NAME`, `claim:PATH=VALUE` (PATH as in `ClaimEquals`),
+    `acr:VALUE` (`Acr`) and `max_age:SECONDS` (`MaxAge`); `&` binds tighter than `|`; parentheses group; spaces
+    around operators are ignored. A name or value with spaces or one of `&|()"` is written in double quotes, with
+    `\\"` and `\\\\` inside:
 
         scope:orders.read | role:Orders.Reader
         (role:admin | role:ops) & claim:tid=1234
         claim:"https://example.com/tenant"="Example Inc."
+        scope:payments.write & (acr:urn:example:mfa | acr:phrh) & max_age:300
     """
     if not isinstance(text, str):
         raise ConfigurationError(f"{where}: a requirement is text, not {type(text).__name__}")
@@ -748,7 +904,7 @@ class _Parser:
         keyword = self.text[start:colon] if colon >= 0 else ""
         if keyword not in _KINDS:
             found = repr(self.text[start]) if start < len(self.text) else "the end"
-            raise self.fail(f"expected scope:, role:, permission:, claim: or '(', found {found}")
+            raise self.fail(f"expected scope:, role:, permission:, claim:, acr:, max_age: or '(', found {found}")
         self.position = colon + 1
         where = self.here(start)
         if keyword == "claim":
@@ -757,6 +913,13 @@ class _Parser:
                 raise self.fail("expected '=' and a value after the claim path")
             self.position += 1
             return ClaimEquals(path, self.name("a claim value"), where=where)
+        if keyword == "max_age":
+            seconds = self.name("a number of seconds")
+            if not seconds.isdigit() or not seconds.isascii():
+                raise self.fail(f"max_age takes a number of seconds, not {seconds!r}", colon + 1)
+            return MaxAge(int(seconds), where=where)
+        if keyword == "acr":
+            return Acr(self.name("an acr value"), where=where)
         name = self.name(f"a {keyword} name")
         if keyword == "scope":
             return Scopes(name, where=where)

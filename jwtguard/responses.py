@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import AuthError, InsufficientScope, JWKSUnavailable, UseDPoPNonce
+from .errors import AuthError, InsufficientScope, InsufficientUserAuthentication, JWKSUnavailable, UseDPoPNonce
 from .hooks import ErrorBodyHook
 
 __all__ = ["RenderedError", "Renderer", "dpop_challenges", "quote_header_value", "www_authenticate"]
@@ -51,6 +51,11 @@ def www_authenticate(error: AuthError, realm: str | None, resource_metadata: str
         params.append(("error_description", error.description))
     if isinstance(error, InsufficientScope):
         params.append(("scope", " ".join(error.required_scopes)))
+    elif isinstance(error, InsufficientUserAuthentication):  # RFC 9470 §3
+        if error.acr_values:
+            params.append(("acr_values", " ".join(error.acr_values)))
+        if error.max_age is not None:
+            params.append(("max_age", str(error.max_age)))
     if not params:
         return "Bearer"
     return "Bearer " + ", ".join(f"{name}={quote_header_value(value)}" for name, value in params)
@@ -103,6 +108,11 @@ def problem_body(error: AuthError, type_base: str) -> dict[str, Any]:
         body["error"] = error.error
     if isinstance(error, InsufficientScope):
         body["required_scopes"] = list(error.required_scopes)
+    elif isinstance(error, InsufficientUserAuthentication):  # what the challenge says, for clients that read bodies
+        if error.acr_values:
+            body["acr_values"] = list(error.acr_values)
+        if error.max_age is not None:
+            body["max_age"] = error.max_age
     # `InsufficientRole.required` stays out: a client can ask for scopes, but roles, permissions and claim
     # values (tenant ids, group names) are granted by an administrator, and naming them tells every token
     # holder the authorization policy. The log has it; an `error_body_hook` may add it.

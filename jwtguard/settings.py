@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from ._claim_path import TENANT, ClaimPath
 from ._fetch import check_key_url, redact_url
 from ._jose import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS
+from .certificates import ClientCertificates
 from .dpop import DPOP_MODES
 from .errors import ConfigurationError
 from .hooks import ErrorBodyHook, KeyEventHook, RevocationHook
@@ -439,6 +440,11 @@ class Settings:
     trusted_proxies: Sequence[str] = ()
     """Addresses or networks (`10.0.0.0/8`) of the proxies that set the `header:NAME` sources; from any other peer
     such a header is refused with `untrusted_proxy`. Empty: accepted from any peer (warned about at start-up)."""
+    client_cert_header: str | None = None
+    """The header a TLS-terminating proxy puts the client certificate in (nginx `$ssl_client_escaped_cert`, AWS ALB
+    `X-Amzn-Mtls-Clientcert`, Envoy `X-Forwarded-Client-Cert`, Traefik `X-Forwarded-Tls-Client-Cert`), for
+    certificate-bound tokens (RFC 8705 §3); read only from `trusted_proxies`, which it requires. None: only the
+    server's own TLS connection presents certificates."""
     cors_preflight: bool = False
     """Let a CORS preflight (an OPTIONS request with `Origin` and `Access-Control-Request-Method`, and no
     `Authorization`) through without a token, for a CORS layer inside jwtguard to answer. Off by default: anyone can
@@ -501,6 +507,11 @@ class Settings:
         set_(self, "trusted_proxies", _as_tuple(self.trusted_proxies, "trusted_proxies"))
         set_(self, "dpop_algorithms", _as_tuple(self.dpop_algorithms, "dpop_algorithms"))
         set_(self, "token_sources", _token_sources(self.token_sources, self.trusted_proxies))
+        if self.client_cert_header is not None:
+            if not isinstance(self.client_cert_header, str):
+                raise ConfigurationError(f"client_cert_header must be a header name, got {self.client_cert_header!r}")
+            checked = ClientCertificates(self.client_cert_header, self.trusted_proxies)  # raises what is wrong
+            set_(self, "client_cert_header", checked.header)
         if self.jwks is not None:
             set_(self, "jwks", _load_jwks(self.jwks))
         set_(self, "issuers", tuple(_as_issuer(entry) for entry in _issuer_entries(self.issuers)))

@@ -600,14 +600,18 @@ def test_behind_a_proxy_htu_is_the_public_url(stack: str, issuer: DevIssuer) -> 
         assert seen.json()["code"] == "dpop_proof_invalid"
 
 
-def test_off_keeps_dpop_unknown_and_challenges_plain(stack: str, issuer: DevIssuer) -> None:
+def test_off_keeps_the_dpop_scheme_unknown_and_refuses_bound_tokens(stack: str, issuer: DevIssuer) -> None:
     with serve(stack, issuer.settings()) as base:
         client = _client(issuer, base + "/me")
         response = httpx.get(client.url, headers={"Authorization": f"DPoP {client.token}", "DPoP": client.proof()})
         assert (response.status_code, response.json()["code"]) == (401, "token_missing")
         assert response.headers["www-authenticate"] == 'Bearer realm="api"'
-        # Unaware of DPoP (RFC 9449 §7.2 describes such servers), it takes a bound token as a bearer token.
-        _check(httpx.get(client.url, headers={"Authorization": f"Bearer {client.token}"}), 200, None)
+        # RFC 9449 §7.2: a server unaware of DPoP would take a bound token as a bearer token. Off here means no proof
+        # can be checked, so the bound token is refused: its issuer meant it never to work without one.
+        refused = httpx.get(client.url, headers={"Authorization": f"Bearer {client.token}"})
+        assert (refused.status_code, refused.json()["code"]) == (401, "dpop_required")
+        assert refused.headers["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
+        _check(httpx.get(client.url, headers={"Authorization": f"Bearer {issuer.token(subject='ann')}"}), 200, None)
 
 
 def test_per_issuer_modes(issuer: DevIssuer) -> None:

@@ -41,7 +41,7 @@ def test_every_error_class_is_exported_and_has_a_unique_code() -> None:
         assert (cls.code, cls.status_code, cls.error) == (base.code, base.status_code, base.error)
         assert cls.description != base.description
     leaves = [cls for cls in leaves if cls not in refinements]
-    assert len(leaves) == 24
+    assert len(leaves) == 26
     codes = [cls.code for cls in leaves]
     assert len(set(codes)) == len(codes)
     assert {cls.code: cls.status_code for cls in leaves if cls.status_code != 401} == {

@@ -499,11 +499,17 @@ def test_a_claim_path_is_quoted_where_the_text_form_needs_it(path: str, text: st
     [
         pytest.param("", "position 0 of '': no requirement", id="empty"),
         pytest.param("   ", "no requirement", id="blank"),
-        pytest.param("admin", "position 0 of 'admin': expected scope:, role:, permission:, claim: or '('", id="bare"),
+        pytest.param(
+            "admin",
+            "position 0 of 'admin': expected scope:, role:, permission:, claim:, acr:, max_age: or '('",
+            id="bare",
+        ),
         pytest.param("group:admin", "position 0 of 'group:admin': expected scope:", id="unknown-kind"),
         pytest.param("role:", "position 5 of 'role:': expected a role name", id="no-name"),
         pytest.param(
-            "role:a &", "position 8 of 'role:a &': expected scope:, role:, permission:, claim: or '('", id="dangling"
+            "role:a &",
+            "position 8 of 'role:a &': expected scope:, role:, permission:, claim:, acr:, max_age: or '('",
+            id="dangling",
         ),
         pytest.param("role:a | | role:b", "position 9 of", id="double-operator"),
         pytest.param("(role:a", "position 7 of '(role:a': expected ')' to close the '(' at position 0", id="unclosed"),

@@ -13,11 +13,12 @@ from urllib.parse import unquote
 import jwt
 import pytest
 
-from jwtguard import InsufficientScope, InvalidRequest, TokenInQuery
+from jwtguard import InsufficientScope, InsufficientUserAuthentication, InvalidRequest, TokenInQuery
 from jwtguard.testing import DevIssuer, SigningKey
 
 from .conftest import dead_url, records
 from .stacks import OWN_ORIGIN, PEER, ROUTES_FIRST, STACKS, Answer, Get
+from .test_cert_bound import CLIENT, OTHER, nginx, thumbprint
 
 LOG_FIELDS = (
     "code",
@@ -182,6 +183,10 @@ TRUSTED_PROXIES = [PEER]
 UNTRUSTED_PEER = "203.0.113.7"
 EVENT_STREAM = ("Accept", "text/event-stream")
 PLAIN_CHALLENGE = 'Bearer realm="api"'  # RFC 6750 has no error code for these refusals: no `error=`
+STEP_UP_CHALLENGE = (
+    'Bearer realm="api", error="insufficient_user_authentication", '
+    f'error_description="{InsufficientUserAuthentication.description}"'
+)
 INVALID_REQUEST_CHALLENGE = (
     f'Bearer realm="api", error="invalid_request", error_description="{InvalidRequest.description}"'
 )
@@ -352,6 +357,67 @@ SOURCES_CASES = [
 ]
 
 
+# The "modern" variant: a step-up rule (RFC 9470) and certificate-bound tokens (RFC 8705) with the certificate in a
+# TLS-terminating proxy's header, trusted from the stacks' own client address only.
+MODERN_RULES = ["GET /orders/* acr:phrh & max_age:300"]
+CERT_HEADER = "x-ssl-client-cert"
+
+
+def bound(i: DevIssuer, o: object) -> list[str]:
+    return bearer(i.token(subject="ann", cnf={"x5t#S256": thumbprint(CLIENT)}))
+
+
+def presenting(certificate: str) -> Extra:
+    return lambda i: [(CERT_HEADER, certificate)]
+
+
+def modern_case(name: str, path: str, authorization: Authorization, status: int, code: str | None, **more: Any) -> Any:
+    if status == 200:
+        more.setdefault("body", {"sub": "ann"})
+    return pytest.param(Case("modern", path, authorization, status, code, **more), id=f"modern-{name}")
+
+
+def step_up(**claims: Any) -> Authorization:
+    return lambda i, o: bearer(i.token(subject="ann", scopes=("orders:read",), **claims))
+
+
+MODERN_CASES = [
+    modern_case("bound-right-certificate", "/me", bound, 200, None, headers=presenting(nginx(CLIENT))),
+    modern_case(
+        "bound-other-certificate", "/me", bound, 401, "certificate_binding_mismatch", headers=presenting(nginx(OTHER))
+    ),
+    modern_case("bound-no-certificate", "/me", bound, 401, "certificate_binding_mismatch"),
+    modern_case(
+        "bound-untrusted-peer",
+        "/me",
+        bound,
+        401,
+        "certificate_binding_mismatch",
+        headers=presenting(nginx(CLIENT)),
+        peer=UNTRUSTED_PEER,
+    ),
+    modern_case(
+        "unbound-ignores-header", "/me", lambda i, o: bearer(i.token(subject="ann")), 200, None, headers=presenting("x")
+    ),
+    modern_case("step-up-met", "/orders/1", step_up(acr="phrh", auth_time=int(time.time())), 200, None, body=None),
+    modern_case(
+        "step-up-acr",
+        "/orders/1",
+        step_up(acr="phr", auth_time=int(time.time())),
+        401,
+        "insufficient_user_authentication",
+        challenge=STEP_UP_CHALLENGE + ', acr_values="phrh"',
+    ),
+    modern_case(
+        "step-up-max-age",
+        "/orders/1",
+        step_up(acr="phrh"),
+        401,
+        "insufficient_user_authentication",
+        challenge=STEP_UP_CHALLENGE + ', max_age="300"',
+    ),
+]
+
 CASES = [
     pytest.param(Case("default", "/me", lambda i, o: bearer(i.token(subject="ann")), 200, None), id="ok"),
     pytest.param(Case("default", "/me", lambda i, o: [], 401, "token_missing"), id="token_missing"),
@@ -454,6 +520,7 @@ CASES = [
     ),
     *RULES_CASES,
     *SOURCES_CASES,
+    *MODERN_CASES,
 ]
 
 
@@ -472,6 +539,9 @@ def stacks(module_issuer: DevIssuer) -> dict[tuple[str, str], Get]:
         "down": module_issuer.settings(jwks_uri=dead_url()),
         "rules": module_issuer.settings(rules=RULES, role_claims=ROLE_CLAIMS, exclude_paths=EXCLUDED),
         "sources": module_issuer.settings(token_sources=SOURCES, trusted_proxies=TRUSTED_PROXIES),
+        "modern": module_issuer.settings(
+            rules=MODERN_RULES, client_cert_header=CERT_HEADER, trusted_proxies=TRUSTED_PROXIES
+        ),
     }
     return {
         (variant, name): build(settings) for variant, settings in variants.items() for name, build in STACKS.items()
