@@ -205,7 +205,7 @@ class NonceIssuer:
 
     def valid(self, nonce: object) -> bool:
         """True for the current nonce and the one before it."""
-        if not isinstance(nonce, str) or len(nonce) > 64:
+        if not isinstance(nonce, str) or len(nonce) > 64 or not nonce.isascii():  # compare_digest takes ASCII str
             return False
         step = int(self._clock() // self._lifetime)
         return any(hmac.compare_digest(nonce, self._nonce(at)) for at in (step, step - 1))
@@ -294,7 +294,8 @@ class ProofVerifier:
             raise DPoPProofInvalid("DPoP proof 'htu' is not the request's URL")
         now = self._clock()
         iat = claims.get("iat")
-        if isinstance(iat, bool) or not isinstance(iat, int | float) or iat != iat:  # NaN never equals itself
+        # NaN never equals itself; a huge integer would overflow the float arithmetic below (a 500, not a 401).
+        if isinstance(iat, bool) or not isinstance(iat, int | float) or iat != iat or not -(2**53) <= iat <= 2**53:
             raise DPoPProofInvalid("DPoP proof 'iat' is missing or not a number")
         if iat > now + self.leeway:
             raise DPoPProofInvalid("DPoP proof 'iat' is in the future", details={"by": round(iat - now, 3)})

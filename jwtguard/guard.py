@@ -288,8 +288,10 @@ class Guard:
                 max_age=settings.dpop_max_age,
                 leeway=settings.leeway,
                 public_base_url=settings.public_base_url,
-                replay_store=dpop_replay_store or MemoryReplayStore(clock=clock),
-                nonces=(dpop_nonces or NonceIssuer(lifetime=settings.dpop_max_age, clock=clock))
+                replay_store=MemoryReplayStore(clock=clock) if dpop_replay_store is None else dpop_replay_store,
+                nonces=(
+                    NonceIssuer(lifetime=settings.dpop_max_age, clock=clock) if dpop_nonces is None else dpop_nonces
+                )
                 if settings.dpop_nonce
                 else None,
                 clock=clock,

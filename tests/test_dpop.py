@@ -24,6 +24,7 @@ from starlette.routing import Route
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from jwtguard import (
+    AuthError,
     ConfigurationError,
     DPoPProofInvalid,
     DPoPRequired,
@@ -687,3 +688,28 @@ def test_verify_walks_the_dpop_proof(issuer: DevIssuer) -> None:
     other = issuer.dpop_key()
     status, report = _verify_cli(issuer, token, "--dpop-proof", dpop_proof(other, "GET", url, token), "--url", url)
     assert (status, report["dpop"][-1]["code"]) == (1, "dpop_binding_mismatch")
+
+
+def test_an_iat_too_large_for_a_float_and_a_non_ascii_nonce_are_refusals_not_errors(issuer: DevIssuer) -> None:
+    # Found in review: both once escaped as a 500 (an OverflowError, and compare_digest's TypeError).
+    key = issuer.dpop_key()
+    token = issuer.token(dpop_key=key)
+    url = "https://api.example.com/orders"
+    for settings, overrides, code in (
+        (issuer.settings(dpop="allowed"), {"iat": 10**400}, "dpop_proof_invalid"),
+        (issuer.settings(dpop="allowed", dpop_nonce=True), {"nonce": "é"}, "use_dpop_nonce"),
+    ):
+        guard = Guard(settings)
+        scope = {
+            "type": "http", "method": "GET", "scheme": "https", "path": "/orders", "root_path": "",
+            "query_string": b"", "client": ("127.0.0.1", 1),
+            "headers": [
+                (b"host", b"api.example.com"),
+                (b"authorization", f"DPoP {token}".encode()),
+                (b"dpop", dpop_proof(key, "GET", url, token, **overrides).encode()),
+            ],
+        }  # fmt: skip
+        with pytest.raises(AuthError) as caught:
+            guard.check_request(RequestInfo.from_scope(scope))
+        assert caught.value.code == code
+        guard.close()
