@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 import threading
 import time
@@ -103,7 +104,27 @@ def normalize_url(url: str) -> str | None:
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    return f"{scheme}://{host}{unquote(parts.path) or '/'}"
+    try:  # strictly: two invalid escapes must not both decode to U+FFFD and so compare equal
+        path = unquote(parts.path, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return f"{scheme}://{host}{path or '/'}"
+
+
+def _origin_and_path(origin: str, path: str) -> str | None:
+    """An origin (`scheme://host[:port]`, normalised here) followed by a request path the server already decoded.
+
+    The path is appended, never parsed again: a decoded `?` or `#` in it (sent as `%3F`, `%23`) would otherwise
+    cut it short, and a proof for `/orders` would pass at `/orders%3F/../admin`.
+    """
+    base = normalize_url(origin + "/")
+    if base is None or not base.endswith("/") or base.count("/") != 3:
+        return None
+    return base[:-1] + (path if path.startswith("/") else "/" + path)
+
+
+# RFC 9110 §7.2 `Host = uri-host [ ":" port ]`: a registered name or an IPv4 address, or an IPv6 literal in brackets.
+_HOST = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def request_url(request: RequestInfo, public_base_url: str | None) -> str | None:
@@ -116,7 +137,11 @@ def request_url(request: RequestInfo, public_base_url: str | None) -> str | None
     """
     if public_base_url is not None:
         path = request.path if request.route_path is None else request.route_path
-        return normalize_url(public_base_url.rstrip("/") + (path if path.startswith("/") else "/" + path))
+        parts = urlsplit(public_base_url)
+        prefix = unquote(parts.path.rstrip("/"))
+        return _origin_and_path(
+            f"{parts.scheme}://{parts.netloc}", prefix + (path if path.startswith("/") else "/" + path)
+        )
     raw = request.raw
     if raw is None:
         return None
@@ -130,9 +155,9 @@ def request_url(request: RequestInfo, public_base_url: str | None) -> str | None
         scheme = raw.get("wsgi.url_scheme", "http")
         if not hosts and raw.get("SERVER_NAME"):
             hosts = [f"{raw['SERVER_NAME']}:{raw.get('SERVER_PORT', '')}".rstrip(":")]
-    if len(hosts) != 1 or not hosts[0] or "/" in hosts[0] or "@" in hosts[0]:
+    if len(hosts) != 1 or _HOST.fullmatch(hosts[0]) is None:  # `host[:port]` only: no `#`, `?`, `/` or `@`
         return None
-    return normalize_url(f"{scheme}://{hosts[0]}{request.path or '/'}")
+    return _origin_and_path(f"{scheme}://{hosts[0]}", request.path or "/")
 
 
 @runtime_checkable

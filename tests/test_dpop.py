@@ -713,3 +713,37 @@ def test_an_iat_too_large_for_a_float_and_a_non_ascii_nonce_are_refusals_not_err
             guard.check_request(RequestInfo.from_scope(scope))
         assert caught.value.code == code
         guard.close()
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "path", "host", "accepted"),
+    [
+        pytest.param("/orders", "/orders?/../admin", "api.example.com", False, id="decoded-question-mark"),
+        pytest.param("/orders", "/orders#x", "api.example.com", False, id="decoded-hash"),
+        pytest.param("/", "/admin", "api.example.com#", False, id="hash-in-host"),
+        pytest.param("/", "/admin", "api.example.com?", False, id="question-mark-in-host"),
+        pytest.param("/a%FF", "/a\ufffd", "api.example.com", False, id="invalid-utf8-escape"),
+        pytest.param("/a%3Fb", "/a?b", "api.example.com", True, id="escaped-question-mark-in-its-place"),
+    ],
+)
+def test_htu_is_compared_without_parsing_the_request_path_again(
+    issuer: DevIssuer, signed_for: str, path: str, host: str, accepted: bool
+) -> None:
+    # Found in review: the URL was rebuilt from the decoded path and the Host header and parsed again, so a decoded
+    # '?' or '#' cut the path short and a proof made for one URL passed at another.
+    key = issuer.dpop_key()
+    token = issuer.token(dpop_key=key)
+    guard = Guard(issuer.settings(dpop="allowed"))
+    proof = dpop_proof(key, "GET", "https://api.example.com" + signed_for, token)
+    scope = {
+        "type": "http", "method": "GET", "scheme": "https", "path": path, "root_path": "", "query_string": b"",
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"host", host.encode()), (b"authorization", f"DPoP {token}".encode()), (b"dpop", proof.encode())],
+    }  # fmt: skip
+    if accepted:
+        assert guard.check_request(RequestInfo.from_scope(scope)) is not None
+    else:
+        with pytest.raises(AuthError) as caught:
+            guard.check_request(RequestInfo.from_scope(scope))
+        assert caught.value.code == "dpop_proof_invalid"
+    guard.close()
