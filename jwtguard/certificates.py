@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,10 +28,10 @@ from urllib.parse import unquote
 
 from ._request import RequestInfo, header_values
 from .errors import CertificateBindingMismatch, ClaimInvalid, ConfigurationError, TokenContext
+from .sources import Network, from_peer_in, proxy_network
 
 __all__ = ["ClientCertificates", "bound_thumbprint", "der_thumbprint", "pem_thumbprint"]
 
-_NETWORK = ipaddress.IPv4Network | ipaddress.IPv6Network
 # base64url of 32 bytes, unpadded: 43 characters, the last holding 2 bits (RFC 7515 §2, RFC 8705 §3.1).
 _THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
@@ -80,29 +79,6 @@ def bound_thumbprint(claims: Mapping[str, Any]) -> str | None:
     if type(value) is not str or _THUMBPRINT.fullmatch(value) is None:
         raise ClaimInvalid("claim 'cnf.x5t#S256' is not a base64url SHA-256 thumbprint", claim="cnf")
     return value
-
-
-def _network(entry: str) -> _NETWORK:
-    try:
-        network = ipaddress.ip_network(entry.strip(), strict=False)
-    except ValueError:
-        raise ConfigurationError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
-    mapped = network.network_address.ipv4_mapped if isinstance(network, ipaddress.IPv6Network) else None
-    if mapped is not None and network.prefixlen >= 96:  # ::ffff:10.0.0.1 is the IPv4 peer it names
-        return ipaddress.IPv4Network((mapped, network.prefixlen - 96))
-    return network
-
-
-def _from_peer_in(client: str | None, networks: tuple[_NETWORK, ...]) -> bool:
-    if client is None:
-        return False
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return False  # a Unix socket path: nothing to compare
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
 
 
 def _xfcc_elements(value: str) -> list[dict[str, str]]:
@@ -159,7 +135,7 @@ class ClientCertificates:
 
     def __init__(self, header: str | None = None, trusted_proxies: Iterable[str] = ()) -> None:
         self.header = None if header is None else header.strip().lower()
-        self.trusted_proxies: tuple[_NETWORK, ...] = tuple(_network(entry) for entry in trusted_proxies)
+        self.trusted_proxies: tuple[Network, ...] = tuple(proxy_network(entry) for entry in trusted_proxies)
         if self.header is not None:
             if not self.header or any(char in self.header for char in " :\t\r\n"):
                 raise ConfigurationError(f"client_cert_header: {header!r} is not a header name")
@@ -172,7 +148,7 @@ class ClientCertificates:
     def presented(self, request: RequestInfo) -> tuple[str | None, str]:
         """The thumbprint of the certificate `request` presents (None: none, or none that can be read), and where
         it was looked for, for the log."""
-        if self.header is not None and _from_peer_in(request.client, self.trusted_proxies):
+        if self.header is not None and from_peer_in(request.client, self.trusted_proxies):
             values = header_values(request, self.header)
             if values:
                 if len(values) > 1:

@@ -419,17 +419,17 @@ class Guard:
         another header, which `check_request` reads. A certificate-bound token is refused likewise
         (`certificate_binding_mismatch`): there is no certificate to check it against without the request."""
         verified = self._authenticate_sync(authorization)[0]
-        if self._dpop is not None:
-            self._check_dpop(None, authorization, verified)
-        return _unbound(verified)
+        if self._dpop is not None or verified.binding is not None:
+            self._check_holder(None, authorization, verified)
+        return verified.principal
 
     async def aauthenticate(self, authorization: str | Sequence[str] | None) -> Principal:
         """Validate the bearer token in `authorization`; never blocks the event loop. DPoP and certificate-bound
         tokens as `authenticate`."""
         verified = (await self._authenticate_async(authorization))[0]
-        if self._dpop is not None:
-            self._check_dpop(None, authorization, verified)
-        return _unbound(verified)
+        if self._dpop is not None or verified.binding is not None:
+            self._check_holder(None, authorization, verified)
+        return verified.principal
 
     # The pipeline: `_begin_token` (no I/O) → the key lookup (the only I/O, the faces' own) → `_complete`
     # (no I/O) → revocation (sync, or awaited) → `_settle` (scopes, then the cache). The two faces below
@@ -852,10 +852,8 @@ class Guard:
             else:
                 request, credentials = self._from_sources(request)
             verified, cached = self._authenticate_sync(credentials)
-            if self._dpop is not None:
-                self._check_dpop(request, credentials, verified)
-            if verified.binding is not None:
-                self._certificates.check(verified.binding, request, verified.principal.token_context)
+            if self._dpop is not None or verified.binding is not None:
+                self._check_holder(request, credentials, verified)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -890,10 +888,8 @@ class Guard:
                 verified, cached = await self._continue_async(step, credentials)
             else:
                 verified, cached = self._settle(step)
-            if self._dpop is not None:
-                self._check_dpop(request, credentials, verified)
-            if verified.binding is not None:
-                self._certificates.check(verified.binding, request, verified.principal.token_context)
+            if self._dpop is not None or verified.binding is not None:
+                self._check_holder(request, credentials, verified)
             if rule is not None and rule.requirement is not None:
                 require(verified.principal, rule.requirement)
         except AuthError as exc:
@@ -904,6 +900,23 @@ class Guard:
         return self._accept(verified, request, cached=cached)
 
     # -- DPoP (RFC 9449) ----------------------------------------------------------------------------
+
+    def _check_holder(
+        self, request: RequestInfo | None, credentials: str | Sequence[str] | None, verified: _Verified
+    ) -> None:
+        """Proof that the sender holds what the token is bound to: a DPoP proof (RFC 9449) and a client certificate
+        (RFC 8705), cached token or not. Without the request (`authenticate`) a certificate-bound token is refused:
+        there is no certificate to check it against."""
+        if self._dpop is not None:
+            self._check_dpop(request, credentials, verified)
+        if verified.binding is None:
+            return
+        if request is None:
+            raise CertificateBindingMismatch(
+                "certificate-bound token checked without its request (Guard.authenticate)",
+                context=verified.principal.token_context,
+            )
+        self._certificates.check(verified.binding, request, verified.principal.token_context)
 
     def _check_dpop(
         self, request: RequestInfo | None, credentials: str | Sequence[str] | None, verified: _Verified
@@ -1107,15 +1120,6 @@ def _bound_key(claims: Mapping[str, Any]) -> str | None:
     if not isinstance(jkt, str) or not jkt:
         raise ClaimInvalid("'cnf.jkt' is not a thumbprint string", claim="cnf")
     return jkt
-
-
-def _unbound(verified: _Verified) -> Principal:
-    if verified.binding is not None:
-        raise CertificateBindingMismatch(
-            "certificate-bound token checked without its request (Guard.authenticate)",
-            context=verified.principal.token_context,
-        )
-    return verified.principal
 
 
 def _revocation_failed(principal: Principal) -> TokenRevoked:

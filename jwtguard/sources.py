@@ -34,11 +34,14 @@ __all__ = [
     "AuthorizationHeader",
     "CookieSource",
     "HeaderSource",
+    "Network",
     "QuerySource",
     "SubprotocolSource",
     "TokenSource",
+    "from_peer_in",
     "is_event_stream",
     "is_websocket",
+    "proxy_network",
     "query_values",
     "source_from",
 ]
@@ -47,7 +50,7 @@ __all__ = [
 #: methods; TRACE is not among them, since browsers refuse to send it). WebSocket handshakes are not safe.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_NETWORK = ipaddress.IPv4Network | ipaddress.IPv6Network
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _bearer(value: str) -> str:
@@ -106,13 +109,13 @@ class HeaderSource:
             raise ConfigurationError("token_sources: the Authorization header is the 'authorization' source")
         self.header = header
         self.name = f"header:{header}"
-        self.trusted_proxies: tuple[_NETWORK, ...] = tuple(_network(entry) for entry in trusted_proxies)
+        self.trusted_proxies: tuple[Network, ...] = tuple(proxy_network(entry) for entry in trusted_proxies)
 
     def credentials(self, request: RequestInfo) -> str | None:
         values = [value for value in header_values(request, self.header) if value.strip(" \t")]
         if not values:
             return None
-        if self.trusted_proxies and not _in_networks(request.client, self.trusted_proxies):
+        if self.trusted_proxies and not from_peer_in(request.client, self.trusted_proxies):
             raise UntrustedProxy(f"{self.header} from a peer outside trusted_proxies", details={"peer": request.client})
         if len(values) > 1:
             raise _several(self.name)
@@ -283,7 +286,8 @@ def source_from(spec: TokenSource | str, *, trusted_proxies: Sequence[str] = ())
     )
 
 
-def _network(entry: str) -> _NETWORK:
+def proxy_network(entry: str) -> Network:
+    """One `trusted_proxies` entry (an address or a network) as a network; `ConfigurationError` if it is neither."""
     try:
         network = ipaddress.ip_network(entry.strip(), strict=False)
     except ValueError:
@@ -296,7 +300,8 @@ def _network(entry: str) -> _NETWORK:
     return network
 
 
-def _in_networks(client: str | None, networks: tuple[_NETWORK, ...]) -> bool:
+def from_peer_in(client: str | None, networks: tuple[Network, ...]) -> bool:
+    """True when the client address is in one of `networks` (an IPv4-mapped IPv6 address as its IPv4 one)."""
     if client is None:
         return False
     try:
